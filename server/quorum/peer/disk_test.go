@@ -1,0 +1,166 @@
+package peer
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"slices"
+	"testing"
+
+	"github.com/zkd-io/zkd/server/datatree"
+	"github.com/zkd-io/zkd/server/proto"
+	"github.com/zkd-io/zkd/server/quorum/zab"
+	"github.com/zkd-io/zkd/server/snapshot"
+	"github.com/zkd-io/zkd/server/storage"
+)
+
+func entry(zxid int64) zab.Entry {
+	return zab.Entry{
+		Hdr: proto.TxnHeader{ClientID: 1, Zxid: zxid, Type: int32(proto.OpCreate)},
+		Txn: &proto.CreateTxn{Path: fmt.Sprintf("/n%x", zxid), ACL: proto.OpenACLUnsafe, ParentCVersion: -1, Op: int32(proto.OpCreate)},
+	}
+}
+
+func zxids(es []zab.Entry) []int64 {
+	var out []int64
+	for _, e := range es {
+		out = append(out, e.Zxid())
+	}
+	return out
+}
+
+func openTestDisk(t *testing.T, dir string) (*disk, *restored) {
+	t.Helper()
+	d, rs, err := openDisk(storage.Options{DataDir: dir, ForceSync: true, PreAllocSize: -1}, datatree.Options{})
+	if err != nil {
+		t.Fatalf("openDisk: %v", err)
+	}
+	t.Cleanup(func() { _ = d.close() })
+	return d, rs
+}
+
+// checkView compares the zab.Storage view with what it should be.
+func checkView(t *testing.T, d *disk, first, last, snap int64, logged []int64) {
+	t.Helper()
+	if d.FirstZxid() != first || d.LastZxid() != last || d.SnapshotZxid() != snap {
+		t.Errorf("first, last, snapshot = %#x, %#x, %#x; want %#x, %#x, %#x", d.FirstZxid(), d.LastZxid(), d.SnapshotZxid(), first, last, snap)
+	}
+	es, err := d.Entries(0, 1<<62)
+	if err != nil {
+		t.Fatalf("Entries: %v", err)
+	}
+	if got := zxids(es); !slices.Equal(got, logged) {
+		t.Errorf("logged %x, want %x", got, logged)
+	}
+}
+
+func TestDiskAppendTruncateEpochsAndRecovery(t *testing.T) {
+	dir := t.TempDir()
+	d, rs := openTestDisk(t, dir)
+	if rs.applied != 0 || d.LastZxid() != 0 || d.AcceptedEpoch() != 0 || d.CurrentEpoch() != 0 {
+		t.Fatalf("empty dir: applied %#x last %#x epochs %d/%d", rs.applied, d.LastZxid(), d.AcceptedEpoch(), d.CurrentEpoch())
+	}
+	var batch []zab.Entry
+	for i := int64(1); i <= 5; i++ {
+		batch = append(batch, entry(1<<32|i))
+	}
+	if err := d.append(batch[:2]); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.append(batch[2:]); err != nil {
+		t.Fatal(err)
+	}
+	checkView(t, d, 0x100000001, 0x100000005, 0, []int64{0x100000001, 0x100000002, 0x100000003, 0x100000004, 0x100000005})
+	es, err := d.Entries(0x100000002, 0x100000004)
+	if err != nil || !slices.Equal(zxids(es), []int64{0x100000002, 0x100000003, 0x100000004}) {
+		t.Errorf("Entries(2, 4) = %x, %v", zxids(es), err)
+	}
+
+	if err := d.truncate(0x100000003); err != nil {
+		t.Fatalf("truncate: %v", err)
+	}
+	checkView(t, d, 0x100000001, 0x100000003, 0, []int64{0x100000001, 0x100000002, 0x100000003})
+	if err := d.append([]zab.Entry{entry(0x200000001)}); err != nil {
+		t.Fatalf("append after truncate: %v", err)
+	}
+	if err := d.setAcceptedEpoch(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.setCurrentEpoch(2); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.close(); err != nil {
+		t.Fatal(err)
+	}
+
+	// Recovery: the tree is the snapshot's (snapshot.0); the log tail is
+	// left for the core to commit.
+	d2, rs2 := openTestDisk(t, dir)
+	if rs2.applied != 0 || rs2.tree.LastProcessedZxid() != 0 {
+		t.Errorf("recovered applied %#x, tree at %#x; want both 0", rs2.applied, rs2.tree.LastProcessedZxid())
+	}
+	if d2.AcceptedEpoch() != 2 || d2.CurrentEpoch() != 2 {
+		t.Errorf("recovered epochs %d/%d, want 2/2", d2.AcceptedEpoch(), d2.CurrentEpoch())
+	}
+	checkView(t, d2, 0x100000001, 0x200000001, 0, []int64{0x100000001, 0x100000002, 0x100000003, 0x200000001})
+}
+
+func TestDiskInstallSnapshotDropsLog(t *testing.T) {
+	dir := t.TempDir()
+	d, _ := openTestDisk(t, dir)
+	if err := d.append([]zab.Entry{entry(0x100000001), entry(0x100000002)}); err != nil {
+		t.Fatal(err)
+	}
+	// The leader's tree at 0x300000007.
+	tree := datatree.New()
+	tree.Lock()
+	e := entry(0x300000007)
+	tree.ProcessTxn(&e.Hdr, e.Txn)
+	tree.Unlock()
+	tree.RLock()
+	stream, err := snapshot.Encode(tree, []snapshot.Session{{ID: 1, TimeoutMs: 3000}})
+	tree.RUnlock()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := d.installSnapshot(0x300000007, stream); err != nil {
+		t.Fatalf("installSnapshot: %v", err)
+	}
+	checkView(t, d, 0, 0x300000007, 0x300000007, nil)
+	if err := d.append([]zab.Entry{entry(0x300000008)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.close(); err != nil {
+		t.Fatal(err)
+	}
+	d2, rs := openTestDisk(t, dir)
+	if rs.applied != 0x300000007 {
+		t.Errorf("recovered applied %#x, want the snapshot's 0x300000007", rs.applied)
+	}
+	if _, ok := rs.tree.Lookup("/n300000007"); !ok {
+		t.Error("recovered tree lacks the snapshot's node")
+	}
+	if rs.sessions[1] != 3000 {
+		t.Errorf("recovered sessions %v, want 1:3000", rs.sessions)
+	}
+	checkView(t, d2, 0x300000008, 0x300000008, 0x300000007, []int64{0x300000008})
+}
+
+func TestRoleEndReason(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want string
+	}{
+		{fmt.Errorf("%w (epoch 3)", zab.ErrQuorumLost), "quorum_lost"},
+		{fmt.Errorf("%w: leader 2 silent", zab.ErrLeaderSilent), "leader_silent"},
+		{fmt.Errorf("%w: leader 2: %w", errLeaderConnLost, io.EOF), "leader_connection_lost"},
+		{fmt.Errorf("%w: leader 2", errLeaderUnreachable), "leader_unreachable"},
+		{fmt.Errorf("%w: epoch 4", zab.ErrNotEstablished), "not_established"},
+		{fmt.Errorf("%w: TRUNC below applied", zab.ErrUnsafe), "unsafe"},
+		{errors.New("something else"), "other"},
+	} {
+		if got := roleEndReason(tc.err); got != tc.want {
+			t.Errorf("roleEndReason(%v) = %q, want %q", tc.err, got, tc.want)
+		}
+	}
+}

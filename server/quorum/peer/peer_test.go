@@ -1,0 +1,611 @@
+package peer
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+
+	"github.com/zkd-io/zkd/server/datatree"
+	"github.com/zkd-io/zkd/server/proto"
+	"github.com/zkd-io/zkd/server/quorum/wire"
+	"github.com/zkd-io/zkd/server/quorum/zab"
+	"github.com/zkd-io/zkd/server/snapshot"
+	"github.com/zkd-io/zkd/server/storage"
+	"github.com/zkd-io/zkd/server/testpeer"
+	"github.com/zkd-io/zkd/server/txnlog"
+)
+
+// running is one started Peer.
+type running struct {
+	p      *Peer
+	reg    *prometheus.Registry
+	cancel context.CancelFunc
+	done   chan error
+}
+
+type cluster struct {
+	t    *testing.T
+	qc   wire.QuorumConfig
+	dirs map[int64]string
+	run  map[int64]*running
+
+	snapCount int
+	purge     time.Duration // autopurge interval (0: off)
+}
+
+func newCluster(t *testing.T, n int) *cluster {
+	t.Helper()
+	c := &cluster{t: t, dirs: map[int64]string{}, run: map[int64]*running{}}
+	base := 10 + n*int(time.Now().UnixNano()%50)
+	for i := 1; i <= n; i++ {
+		host := testpeer.LoopbackHost(base + i)
+		c.qc.Servers = append(c.qc.Servers, wire.QuorumServer{
+			ID:    int64(i),
+			Addrs: []wire.ServerAddr{{Host: host, QuorumPort: testpeer.FreePort(t, host), ElectionPort: testpeer.FreePort(t, host)}},
+			Type:  wire.Participant,
+		})
+		c.dirs[int64(i)] = t.TempDir()
+	}
+	t.Cleanup(func() {
+		for id := range c.run {
+			c.stop(id)
+		}
+	})
+	return c
+}
+
+func testLogger(t *testing.T) zerolog.Logger {
+	if os.Getenv("PEER_TEST_LOG") == "" {
+		return zerolog.Nop()
+	}
+	return zerolog.New(zerolog.NewTestWriter(t)).With().Timestamp().Logger()
+}
+
+func (c *cluster) start(id int64) {
+	c.t.Helper()
+	reg := prometheus.NewRegistry()
+	var lastCommit int64
+	var p *Peer
+	onCommit := func(e zab.Entry, r datatree.Result) {
+		if e.Hdr.Zxid <= lastCommit {
+			c.t.Errorf("peer %d: OnCommit %#x after %#x", id, e.Hdr.Zxid, lastCommit)
+		}
+		lastCommit = e.Hdr.Zxid
+		if r.Zxid != e.Hdr.Zxid || r.Err != proto.ErrOK {
+			c.t.Errorf("peer %d: txn %#x applied as %+v", id, e.Hdr.Zxid, r)
+		}
+		if p.Tree().TryLock() {
+			p.Tree().Unlock()
+			c.t.Errorf("peer %d: OnCommit called without the tree's write lock", id)
+		}
+	}
+	p, err := New(Config{Hooks: Hooks{OnCommit: onCommit}, ID: id, Quorum: c.qc, DataDir: c.dirs[id], TickTime: 50 * time.Millisecond,
+		InitLimit: 40, SyncLimit: 20, SnapCount: c.snapCount, PurgeInterval: c.purge, SnapRetainCount: 3, PreAllocSize: 1 << 20, Logger: testLogger(c.t), Registerer: reg})
+	if err != nil {
+		c.t.Fatalf("New(%d): %v", id, err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	r := &running{p: p, reg: reg, cancel: cancel, done: make(chan error, 1)}
+	go func() { r.done <- p.Run(ctx) }()
+	c.run[id] = r
+}
+
+func (c *cluster) stop(id int64) {
+	c.t.Helper()
+	r := c.run[id]
+	if r == nil {
+		return
+	}
+	delete(c.run, id)
+	r.cancel()
+	select {
+	case err := <-r.done:
+		if !errors.Is(err, context.Canceled) {
+			c.t.Errorf("peer %d: Run returned %v, want context.Canceled", id, err)
+		}
+	case <-time.After(10 * time.Second):
+		c.t.Fatalf("peer %d did not stop within 10s", id)
+	}
+}
+
+// waitLeader waits until every running peer is in an established epoch
+// under one leader, and returns it.
+func (c *cluster) waitLeader(timeout time.Duration) int64 {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		var leader int64
+		ok := true
+		for id, r := range c.run {
+			s := r.p.Status()
+			if !s.Established || s.Leader == 0 || (leader != 0 && s.Leader != leader) {
+				ok = false
+				break
+			}
+			leader = s.Leader
+			want := Following
+			if id == leader {
+				want = Leading
+			}
+			if s.State != want {
+				ok = false
+				break
+			}
+		}
+		if ok && leader != 0 && c.run[leader] != nil {
+			return leader
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	for id, r := range c.run {
+		c.t.Logf("peer %d: %+v", id, r.p.Status())
+	}
+	c.t.Fatalf("no established leader within %v", timeout)
+	return 0
+}
+
+// propose creates n nodes /prefix-i through the leader.
+func (c *cluster) propose(leader int64, prefix string, n int) int64 {
+	c.t.Helper()
+	p := c.run[leader].p
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	var last int64
+	for i := range n {
+		tree := p.Tree()
+		tree.RLock()
+		root, _ := tree.Lookup("/")
+		tree.RUnlock()
+		hdr := proto.TxnHeader{ClientID: 0x100, Cxid: int32(i + 1), Time: 1_700_000_000_000 + int64(i), Type: int32(proto.OpCreate)}
+		txn := &proto.CreateTxn{Path: fmt.Sprintf("/%s-%03d", prefix, i), Data: []byte(fmt.Sprint(i)), ACL: proto.OpenACLUnsafe,
+			ParentCVersion: root.Stat.Cversion + 1, Op: int32(proto.OpCreate)}
+		z, err := p.Propose(ctx, hdr, txn)
+		if err != nil {
+			c.t.Fatalf("propose %d on leader %d: %v", i, leader, err)
+		}
+		if z <= last {
+			c.t.Fatalf("propose %d: zxid %#x not above previous %#x", i, z, last)
+		}
+		last = z
+	}
+	return last
+}
+
+// waitAcked waits until the leader's status shows every follower acked
+// zxid, and checks the lag gauge agrees.
+func (c *cluster) waitAcked(leader, zxid int64) {
+	c.t.Helper()
+	p := c.run[leader].p
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		st := p.Status()
+		ok := len(st.Followers) == len(c.run)-1
+		for _, f := range st.Followers {
+			ok = ok && f.Synced && f.AckedZxid == zxid
+		}
+		if ok {
+			for _, f := range st.Followers {
+				if got := testutil.ToFloat64(p.metrics.lag.WithLabelValues(fmt.Sprint(f.ID))); got != 0 {
+					c.t.Errorf("zkd_quorum_follower_lag_zxid{server_id=%d} = %v, want 0", f.ID, got)
+				}
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			c.t.Fatalf("leader %d status %+v: followers did not all ack %#x", leader, st, zxid)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// waitApplied waits until every running peer applied zxid.
+func (c *cluster) waitApplied(zxid int64, timeout time.Duration) {
+	c.t.Helper()
+	deadline := time.Now().Add(timeout)
+	for time.Now().Before(deadline) {
+		ok := true
+		for _, r := range c.run {
+			if r.p.Status().CommittedZxid < zxid {
+				ok = false
+			}
+		}
+		if ok {
+			return
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	for id, r := range c.run {
+		c.t.Logf("peer %d: %+v", id, r.p.Status())
+	}
+	c.t.Fatalf("not all peers applied %#x within %v", zxid, timeout)
+}
+
+func dumpTree(t *datatree.Tree) string {
+	t.RLock()
+	defer t.RUnlock()
+	var b strings.Builder
+	_ = t.Walk(func(path string, n datatree.NodeView) error {
+		fmt.Fprintf(&b, "%s %q %+v\n", path, n.Data, n.Stat)
+		return nil
+	})
+	return b.String()
+}
+
+// sameTrees checks every running peer's tree against the first one's and
+// returns it.
+func (c *cluster) sameTrees() string {
+	c.t.Helper()
+	var want string
+	var wantID int64
+	for _, id := range mapsKeys(c.run) {
+		got := dumpTree(c.run[id].p.Tree())
+		if wantID == 0 {
+			want, wantID = got, id
+			continue
+		}
+		if got != want {
+			c.t.Fatalf("tree of peer %d differs from peer %d:\n%s\nvs\n%s", id, wantID, got, want)
+		}
+	}
+	return want
+}
+
+func mapsKeys[V any](m map[int64]V) []int64 {
+	var ks []int64
+	for k := range m {
+		ks = append(ks, k)
+	}
+	slices.Sort(ks)
+	return ks
+}
+
+// loggedZxids lists the distinct zxids in a data dir's txn log.
+func loggedZxids(t *testing.T, dir string) []int64 {
+	t.Helper()
+	it, err := txnlog.NewIterator(filepath.Join(dir, storage.VersionDir), 0, txnlog.ReadOptions{})
+	if err != nil {
+		t.Fatalf("read log in %s: %v", dir, err)
+	}
+	defer it.Close()
+	var out []int64
+	for {
+		e, err := it.Next()
+		if errors.Is(err, io.EOF) {
+			return out
+		}
+		if err != nil {
+			t.Fatalf("read log in %s: %v", dir, err)
+		}
+		if len(out) == 0 || e.Hdr.Zxid > out[len(out)-1] {
+			out = append(out, e.Hdr.Zxid)
+		}
+	}
+}
+
+func checkNoLeaks(t *testing.T) {
+	t.Helper()
+	before := runtime.NumGoroutine()
+	t.Cleanup(func() {
+		deadline := time.Now().Add(5 * time.Second)
+		for runtime.NumGoroutine() > before {
+			if time.Now().After(deadline) {
+				buf := make([]byte, 1<<20)
+				t.Errorf("goroutine leak: %d running, %d before\n%s", runtime.NumGoroutine(), before, buf[:runtime.Stack(buf, true)])
+				return
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	})
+}
+
+func TestEnsembleReplicatesFailsOverAndRecovers(t *testing.T) {
+	checkNoLeaks(t)
+	c := newCluster(t, 3)
+	for id := int64(1); id <= 3; id++ {
+		c.start(id)
+	}
+
+	// Phase 1: elect, replicate 100 txns to all three.
+	l1 := c.waitLeader(15 * time.Second)
+	last := c.propose(l1, "a", 100)
+	c.waitApplied(last, 10*time.Second)
+	c.sameTrees()
+	want := loggedZxids(t, c.dirs[l1])
+	if len(want) != 100 || want[99] != last {
+		t.Fatalf("leader %d logged %d txns ending %#x, want 100 ending %#x", l1, len(want), want[len(want)-1], last)
+	}
+	for id := int64(1); id <= 3; id++ {
+		if got := loggedZxids(t, c.dirs[id]); !slices.Equal(got, want) {
+			t.Fatalf("peer %d logged %x, leader %d logged %x", id, got, l1, want)
+		}
+	}
+	if got := testutil.ToFloat64(c.run[l1].p.metrics.isLeader); got != 1 {
+		t.Errorf("zkd_quorum_is_leader on the leader = %v, want 1", got)
+	}
+	if got := testutil.ToFloat64(c.run[l1].p.metrics.proposals); got != 100 {
+		t.Errorf("zkd_quorum_proposals_total on the leader = %v, want 100", got)
+	}
+	if got := testutil.ToFloat64(c.run[l1].p.metrics.synced); got != 2 {
+		t.Errorf("zkd_quorum_learners_synced on the leader = %v, want 2", got)
+	}
+	c.waitAcked(l1, last)
+	for id := int64(1); id <= 3; id++ {
+		if id == l1 {
+			continue
+		}
+		_, err := c.run[id].p.Propose(context.Background(), proto.TxnHeader{Type: int32(proto.OpCreateSession)}, &proto.CreateSessionTxn{TimeOut: 1})
+		if !errors.Is(err, ErrNotLeader) {
+			t.Errorf("Propose on follower %d: err = %v, want ErrNotLeader", id, err)
+		}
+		if got := testutil.ToFloat64(c.run[id].p.metrics.state); got != stateFollowing {
+			t.Errorf("zkd_quorum_state on follower %d = %v, want %d", id, got, stateFollowing)
+		}
+	}
+
+	// Phase 2: the leader goes; the other two elect and go on.
+	c.stop(l1)
+	l2 := c.waitLeader(15 * time.Second)
+	if l2 == l1 {
+		t.Fatalf("stopped peer %d still leads", l1)
+	}
+	if got := testutil.ToFloat64(c.run[l2].p.metrics.leaderChanges); got < 1 {
+		t.Errorf("zkd_quorum_leader_changes_total on the new leader = %v, want >= 1", got)
+	}
+	last2 := c.propose(l2, "b", 30)
+	if last2>>32 <= last>>32 {
+		t.Errorf("new leader's zxid %#x is not in a later epoch than %#x", last2, last)
+	}
+	c.waitApplied(last2, 10*time.Second)
+
+	// Phase 3: the old leader comes back and catches up.
+	c.start(l1)
+	// The rejoined peer lacks the new epoch's txns, so it cannot lead.
+	if got := c.waitLeader(15 * time.Second); got == l1 {
+		t.Fatalf("rejoined peer %d, which lacks txns up to %#x, became leader", l1, last2)
+	}
+	c.waitApplied(last2, 10*time.Second)
+	before := c.sameTrees()
+	syncs := 0.0
+	for _, k := range []string{"diff", "trunc", "snap"} {
+		syncs += testutil.ToFloat64(c.run[l1].p.metrics.syncs.WithLabelValues(k))
+	}
+	// One sync, or more if a slow machine made someone time out.
+	if syncs < 1 {
+		t.Errorf("rejoined peer counted %v syncs, want at least 1", syncs)
+	}
+	want = loggedZxids(t, c.dirs[c.waitLeader(time.Second)])
+	for id := int64(1); id <= 3; id++ {
+		if got := loggedZxids(t, c.dirs[id]); !slices.Equal(got, want) {
+			t.Fatalf("after rejoin peer %d logged %x, leader %d logged %x", id, got, l2, want)
+		}
+	}
+
+	// Phase 4: all three restart on their data dirs and recover.
+	for id := int64(1); id <= 3; id++ {
+		c.stop(id)
+	}
+	for id := int64(1); id <= 3; id++ {
+		c.start(id)
+	}
+	l3 := c.waitLeader(15 * time.Second)
+	c.waitApplied(last2, 10*time.Second)
+	if after := c.sameTrees(); after != before {
+		t.Fatalf("recovered tree differs:\n%s\nwant\n%s", after, before)
+	}
+	last3 := c.propose(l3, "c", 5)
+	c.waitApplied(last3, 10*time.Second)
+	c.sameTrees()
+}
+
+// syncCount reads zkd_quorum_sync_total{type=kind} of a running peer.
+func (c *cluster) syncCount(id int64, kind string) float64 {
+	return testutil.ToFloat64(c.run[id].p.metrics.syncs.WithLabelValues(kind))
+}
+
+// TestSnapSyncOfEmptyLearner purges the log of two peers (a snapshot
+// covers it), so that a third peer with an empty data dir can only be
+// synced by SNAP; it must then recover from the snapshot it installed.
+func TestSnapSyncOfEmptyLearner(t *testing.T) {
+	checkNoLeaks(t)
+	c := newCluster(t, 3)
+	c.start(1)
+	c.start(2)
+	l := c.waitLeader(15 * time.Second)
+	last := c.propose(l, "s", 20)
+	c.waitApplied(last, 10*time.Second)
+	want := c.sameTrees()
+
+	// Replace each log by a snapshot at last, as retention would.
+	trees := map[int64]*datatree.Tree{1: c.run[1].p.Tree(), 2: c.run[2].p.Tree()}
+	c.stop(1)
+	c.stop(2)
+	for id, tree := range trees {
+		dir := filepath.Join(c.dirs[id], storage.VersionDir)
+		tree.RLock()
+		_, err := snapshot.WriteFile(dir, last, tree, nil, "", nil)
+		tree.RUnlock()
+		if err != nil {
+			t.Fatalf("snapshot peer %d: %v", id, err)
+		}
+		files, err := txnlog.Files(dir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, f := range files {
+			if err := os.Remove(f.Path); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+
+	for id := int64(1); id <= 3; id++ {
+		c.start(id)
+	}
+	l = c.waitLeader(15 * time.Second)
+	if l == 3 {
+		t.Fatalf("empty peer 3 was elected")
+	}
+	c.waitApplied(last, 10*time.Second)
+	if got := c.sameTrees(); got != want {
+		t.Fatalf("tree after SNAP:\n%s\nwant\n%s", got, want)
+	}
+	if got := c.syncCount(3, "snap"); got < 1 {
+		t.Errorf("peer 3 counted %v SNAP syncs, want at least 1", got)
+	}
+	last2 := c.propose(l, "t", 5)
+	c.waitApplied(last2, 10*time.Second)
+	want = c.sameTrees()
+
+	// Peer 3 restarts from the snapshot it installed plus its log.
+	c.stop(3)
+	c.start(3)
+	c.waitLeader(15 * time.Second)
+	c.waitApplied(last2, 10*time.Second)
+	if got := dumpTree(c.run[3].p.Tree()); got != want {
+		t.Fatalf("peer 3 recovered:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestTruncOfUncommittedTail gives one peer a logged txn the others never
+// saw (a proposal that reached only its disk before the leader died); when
+// it rejoins a leader of a later epoch it must cut that txn (TRUNC).
+func TestTruncOfUncommittedTail(t *testing.T) {
+	checkNoLeaks(t)
+	c := newCluster(t, 3)
+	for id := int64(1); id <= 3; id++ {
+		c.start(id)
+	}
+	l := c.waitLeader(15 * time.Second)
+	last := c.propose(l, "a", 10)
+	c.waitApplied(last, 10*time.Second)
+	for id := int64(1); id <= 3; id++ {
+		c.stop(id)
+	}
+
+	// Peer 3 logs a phantom txn in the old epoch.
+	st, err := storage.Open(storage.Options{DataDir: c.dirs[3]})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.Restore(datatree.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	hdr := proto.TxnHeader{ClientID: 0x100, Cxid: 99, Zxid: last + 1, Time: 1, Type: int32(proto.OpCreate)}
+	if err := st.Append(&hdr, &proto.CreateTxn{Path: "/phantom", ACL: proto.OpenACLUnsafe, ParentCVersion: -1, Op: int32(proto.OpCreate)}); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	c.start(1)
+	c.start(2)
+	l = c.waitLeader(15 * time.Second)
+	last2 := c.propose(l, "b", 5)
+	c.waitApplied(last2, 10*time.Second)
+
+	c.start(3)
+	c.waitLeader(15 * time.Second)
+	c.waitApplied(last2, 10*time.Second)
+	tree := c.sameTrees()
+	if strings.Contains(tree, "/phantom") {
+		t.Fatalf("uncommitted /phantom survived the sync:\n%s", tree)
+	}
+	if got := c.syncCount(3, "trunc"); got < 1 {
+		t.Errorf("peer 3 counted %v TRUNC syncs, want at least 1", got)
+	}
+	want := loggedZxids(t, c.dirs[l])
+	if got := loggedZxids(t, c.dirs[3]); !slices.Equal(got, want) {
+		t.Fatalf("peer 3 logged %x, leader logged %x", got, want)
+	}
+}
+
+// TestPeriodicSnapshots runs with a tiny snapCount: every peer writes
+// snapshots while replicating, and a restart of all three recovers from
+// them plus the logs.
+func TestPeriodicSnapshots(t *testing.T) {
+	checkNoLeaks(t)
+	c := newCluster(t, 3)
+	c.snapCount = 10
+	for id := int64(1); id <= 3; id++ {
+		c.start(id)
+	}
+	l := c.waitLeader(15 * time.Second)
+	last := c.propose(l, "p", 40)
+	c.waitApplied(last, 10*time.Second)
+	want := c.sameTrees()
+	for id := int64(1); id <= 3; id++ {
+		c.stop(id)
+		files, err := snapshot.List(filepath.Join(c.dirs[id], storage.VersionDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) < 3 || files[0].Zxid <= 0 {
+			t.Errorf("peer %d has snapshots %+v, want several after 40 txns with snapCount 10", id, files)
+		}
+	}
+	for id := int64(1); id <= 3; id++ {
+		c.start(id)
+	}
+	c.waitLeader(15 * time.Second)
+	c.waitApplied(last, 10*time.Second)
+	if got := c.sameTrees(); got != want {
+		t.Fatalf("recovered:\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestAutopurge keeps the newest three snapshots (and the logs they need)
+// on every member while txns flow, and the ensemble still recovers from
+// what is left.
+func TestAutopurge(t *testing.T) {
+	checkNoLeaks(t)
+	c := newCluster(t, 3)
+	c.snapCount = 10
+	c.purge = 20 * time.Millisecond
+	for id := int64(1); id <= 3; id++ {
+		c.start(id)
+	}
+	l := c.waitLeader(15 * time.Second)
+	var last int64
+	for i := range 8 {
+		last = c.propose(l, fmt.Sprintf("p%d-", i), 15)
+		time.Sleep(60 * time.Millisecond) // let purges run between bursts
+	}
+	c.waitApplied(last, 10*time.Second)
+	time.Sleep(100 * time.Millisecond)
+	want := c.sameTrees()
+	for id := int64(1); id <= 3; id++ {
+		c.stop(id)
+		files, err := snapshot.List(filepath.Join(c.dirs[id], storage.VersionDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(files) > 4 || len(files) < 3 {
+			// One snapshot may land after the last purge.
+			t.Errorf("peer %d keeps %d snapshots after autopurge with retain 3: %+v", id, len(files), files)
+		}
+	}
+	for id := int64(1); id <= 3; id++ {
+		c.start(id)
+	}
+	c.waitLeader(15 * time.Second)
+	c.waitApplied(last, 10*time.Second)
+	if got := c.sameTrees(); got != want {
+		t.Fatalf("recovered after purges:\n%s\nwant\n%s", got, want)
+	}
+}

@@ -1,0 +1,762 @@
+package peer
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/zkd-io/zkd/server/datatree"
+	"github.com/zkd-io/zkd/server/proto"
+	"github.com/zkd-io/zkd/server/quorum/wire"
+	"github.com/zkd-io/zkd/server/quorum/zab"
+	"github.com/zkd-io/zkd/server/snapshot"
+)
+
+// state is what outlives a role: the tree and the session table it was
+// built with, and the zxid it reflects. Only Run's goroutine touches it
+// (the tree's contents are also read by others under its lock).
+type state struct {
+	tree     *datatree.Tree
+	sessions map[int64]int32
+	applied  int64
+}
+
+// role runs one zab.Node from an election result until it steps down.
+type role struct {
+	p      *Peer
+	d      *disk
+	st     *state
+	leader int64
+	term   uint64
+	// onEstablished is called with the epoch once it is established
+	// (the election transport's UpdateElectionVote).
+	onEstablished func(epoch int64)
+
+	node    *zab.Node
+	events  chan event
+	stop    chan struct{}
+	wg      sync.WaitGroup
+	mu      sync.Mutex // guards all: accept adds connections concurrently
+	all     map[*conn]bool
+	conns   map[int64]*conn
+	acked   map[int64]int64
+	waiters map[int64]*proposal
+	est     bool
+
+	started    time.Time           // the role began (learners: sync duration)
+	lagging    map[int64]bool      // leader: followers above the lag warning
+	syncKind   string              // learner: how the leader synced it
+	proposedAt map[int64]time.Time // leader: outstanding proposals (latency metrics)
+
+	writer   *logWriter  // leader in broadcast: asynchronous log writes
+	inflight []zab.Ready // Readies handed to writer, not yet Advanced
+}
+
+func (r *role) self() int64 { return r.p.cfg.ID }
+
+func (r *role) run(ctx context.Context) error {
+	p := r.p
+	r.events = make(chan event, 1024)
+	r.stop = make(chan struct{})
+	r.all = map[*conn]bool{}
+	r.conns = map[int64]*conn{}
+	r.acked = map[int64]int64{}
+	r.waiters = map[int64]*proposal{}
+	r.proposedAt = map[int64]time.Time{}
+	r.lagging = map[int64]bool{}
+	r.started = time.Now()
+	var ln net.Listener
+	defer func() {
+		if r.writer != nil {
+			// What the writer made durable must be in the disk view the
+			// next role starts from.
+			for _, wd := range r.writer.close() {
+				if wd.err == nil {
+					r.d.appended(wd.entries, wd.snapDue)
+				}
+			}
+		}
+		close(r.stop)
+		if ln != nil {
+			_ = ln.Close()
+		}
+		r.mu.Lock()
+		for c := range r.all {
+			c.close()
+		}
+		r.mu.Unlock()
+		r.wg.Wait()
+		for _, w := range r.waiters {
+			w.result <- proposeResult{err: ErrOutcomeUnknown}
+		}
+	}()
+
+	cfg := p.zabConfig(r.st.applied)
+	leading := r.leader == r.self()
+	if leading {
+		addr, err := p.quorumAddr(r.self())
+		if err != nil {
+			return err
+		}
+		var lc net.ListenConfig
+		if ln, err = lc.Listen(ctx, "tcp", addr); err != nil {
+			return fmt.Errorf("peer: listen for learners on %s: %w", addr, err)
+		}
+		r.wg.Go(func() { r.accept(ln) })
+	} else {
+		c, err := r.dialLeader(ctx)
+		if err != nil {
+			return err
+		}
+		r.conns[r.leader] = c
+	}
+	r.node = zab.New(cfg, r.d, r.leader)
+	stateGauge := stateFollowing
+	if leading {
+		stateGauge = stateLeading
+	} else if slices.Contains(cfg.Observers, r.self()) {
+		stateGauge = stateObserving
+	}
+	p.metrics.setRole(stateGauge)
+	p.log.Info().Int64("leader", r.leader).Str("role", State(stateGauge).String()).Msg("starting role")
+
+	ticker := time.NewTicker(p.cfg.TickTime)
+	defer ticker.Stop()
+	for {
+		if err := r.handleReady(); err != nil {
+			return err
+		}
+		r.publish()
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case now := <-ticker.C:
+			r.node.Tick()
+			p.maybePurge(now)
+		case wd := <-r.writeDone():
+			if err := r.onWritten(wd); err != nil {
+				return err
+			}
+		case ev := <-r.events:
+			if err := r.onEvent(ev); err != nil {
+				return err
+			}
+			// Take whatever else already arrived before the next Ready, so
+			// that a burst of PROPOSALs is logged with one fsync and a
+			// burst of ACKs is counted in one pass: the learner's side of
+			// group commit.
+			if err := r.drainEvents(); err != nil {
+				return err
+			}
+		case <-p.cmdWake:
+			if err := r.runCommands(); err != nil {
+				return err
+			}
+		case req := <-p.proposeCh:
+			zxid, err := r.node.Propose(req.hdr, req.txn)
+			if err != nil {
+				if errors.Is(err, zab.ErrNotLeading) || errors.Is(err, zab.ErrStopped) {
+					err = ErrNotLeader
+				}
+				req.result <- proposeResult{err: err}
+				continue
+			}
+			p.metrics.proposals.Inc()
+			r.proposedAt[zxid] = time.Now()
+			r.waiters[zxid] = req
+		}
+	}
+}
+
+// maxDrain bounds the events taken in one pass, so ticks and commands are
+// not starved under a flood.
+const maxDrain = 1024
+
+func (r *role) drainEvents() error {
+	for range maxDrain {
+		select {
+		case ev := <-r.events:
+			if err := r.onEvent(ev); err != nil {
+				return err
+			}
+		default:
+			return nil
+		}
+	}
+	return nil
+}
+
+func (r *role) accept(ln net.Listener) {
+	for {
+		nc, err := ln.Accept()
+		if err != nil {
+			return
+		}
+		r.mu.Lock()
+		select {
+		case <-r.stop:
+			r.mu.Unlock()
+			_ = nc.Close()
+			return
+		default:
+		}
+		c := startConn(nc, 0, r.events, r.stop, r.writeTimeout(), &r.wg)
+		r.all[c] = true
+		r.mu.Unlock()
+	}
+}
+
+func (r *role) writeTimeout() time.Duration {
+	return time.Duration(r.p.cfg.SyncLimit) * r.p.cfg.TickTime
+}
+
+// dialLeader connects to the leader's quorum port, retrying for up to
+// initLimit ticks: the leader starts listening only once it decided.
+func (r *role) dialLeader(ctx context.Context) (*conn, error) {
+	addr, err := r.p.quorumAddr(r.leader)
+	if err != nil {
+		return nil, err
+	}
+	deadline := time.Now().Add(time.Duration(r.p.cfg.InitLimit) * r.p.cfg.TickTime)
+	d := net.Dialer{Timeout: r.p.cfg.TickTime * time.Duration(r.p.cfg.SyncLimit), LocalAddr: r.p.dialSource()}
+	for attempt := 1; ; attempt++ {
+		nc, err := d.DialContext(ctx, "tcp", addr)
+		if err == nil {
+			r.mu.Lock()
+			c := startConn(nc, r.leader, r.events, r.stop, r.writeTimeout(), &r.wg)
+			r.all[c] = true
+			r.mu.Unlock()
+			return c, nil
+		}
+		if ctx.Err() != nil || time.Now().After(deadline) {
+			return nil, fmt.Errorf("%w: leader %d at %s (%d attempts): %w", errLeaderUnreachable, r.leader, addr, attempt, err)
+		}
+		sleepCtx(ctx, min(100*time.Millisecond, r.p.cfg.TickTime))
+	}
+}
+
+func (r *role) onEvent(ev event) error {
+	c := ev.c
+	if ev.err != nil {
+		r.mu.Lock()
+		delete(r.all, c)
+		r.mu.Unlock()
+		if c.id != 0 && r.conns[c.id] == c {
+			delete(r.conns, c.id)
+		}
+		if r.leader != r.self() && c.id == r.leader {
+			return fmt.Errorf("%w: leader %d: %w", errLeaderConnLost, r.leader, ev.err)
+		}
+		return nil
+	}
+	pkt := ev.pkt
+	if c.id == 0 {
+		// First packet from a learner: it names the learner.
+		if pkt.Type != wire.TypeFollowerInfo && pkt.Type != wire.TypeObserverInfo {
+			r.p.log.Warn().Str("packet", pkt.String()).Msg("learner did not start with FOLLOWERINFO/OBSERVERINFO; closing")
+			c.close()
+			return nil
+		}
+		li, err := wire.DecodeLearnerInfo(pkt.Data)
+		if err == nil && !slices.ContainsFunc(r.p.cfg.Quorum.Servers, func(s wire.QuorumServer) bool { return s.ID == li.SID && s.ID != r.self() }) {
+			err = fmt.Errorf("server %d is not another member of the ensemble", li.SID)
+		}
+		if err != nil {
+			r.p.log.Warn().Err(err).Msg("bad learner info; closing")
+			c.close()
+			return nil
+		}
+		if old := r.conns[li.SID]; old != nil {
+			old.close()
+		}
+		c.id = li.SID
+		r.conns[li.SID] = c
+		delete(r.acked, li.SID)
+	} else if r.conns[c.id] != c {
+		return nil // a replaced connection's leftovers
+	}
+	if pkt.Type == wire.TypeRevalidate && r.leader == r.self() {
+		r.revalidate(c, pkt)
+		return nil
+	}
+	m, err := fromPacket(pkt, c.id, r.self(), maxPacket)
+	if err != nil {
+		r.p.log.Warn().Err(err).Msg("dropping learner connection")
+		c.close()
+		return nil
+	}
+	if ev.snap != nil && m.Snapshot != nil {
+		m.Snapshot.Payload = ev.snap
+	}
+	switch m.Type {
+	case zab.MsgDiff, zab.MsgTrunc, zab.MsgSnap:
+		r.syncKind = map[zab.MsgType]string{zab.MsgDiff: "diff", zab.MsgTrunc: "trunc", zab.MsgSnap: "snap"}[m.Type]
+		r.p.metrics.syncs.WithLabelValues(r.syncKind).Inc()
+	case zab.MsgPing:
+		if r.leader == r.self() && len(m.Data) > 0 && r.p.cfg.OnPing != nil {
+			r.p.cfg.OnPing(c.id, m.Data)
+		}
+	case zab.MsgAck:
+		if r.leader == r.self() {
+			if m.Zxid&0xffffffff != 0 {
+				r.acked[c.id] = max(r.acked[c.id], m.Zxid)
+				if t, ok := r.proposedAt[m.Zxid]; ok {
+					r.p.metrics.ackLatency.WithLabelValues(strconv.FormatInt(c.id, 10)).Observe(time.Since(t).Seconds())
+				}
+			} else if m.Zxid>>32 != 0 {
+				// The NEWLEADER ack: the learner holds what the sync sent,
+				// which ended at our log's end when NEWLEADER left (an
+				// approximation when proposals were forwarded meanwhile).
+				r.acked[c.id] = max(r.acked[c.id], r.node.Status().LastZxid)
+			}
+		}
+	}
+	if err := r.node.Step(m); err != nil {
+		r.p.log.Warn().Err(err).Int64("from", c.id).Msg("message refused")
+		if r.leader != r.self() {
+			return err
+		}
+	}
+	return nil
+}
+
+// revalidate answers a learner's REVALIDATE as LearnerMaster.
+// revalidateSession does: a client re-attached to that learner with a
+// session the learner does not know, and the session is valid if it is
+// in the committed session table. A valid one is touched, as a PING
+// entry (same layout: session id, timeout) would touch it.
+func (r *role) revalidate(c *conn, pkt wire.Packet) {
+	req, err := wire.DecodeRevalidateRequest(pkt.Data)
+	if err != nil {
+		r.p.log.Warn().Err(err).Int64("from", c.id).Msg("bad REVALIDATE; dropping learner connection")
+		c.close()
+		return
+	}
+	_, valid := r.st.sessions[req.SessionID]
+	if valid && r.p.cfg.OnPing != nil {
+		r.p.cfg.OnPing(c.id, pkt.Data[:12])
+	}
+	c.send(wire.Packet{Type: wire.TypeRevalidate, Zxid: pkt.Zxid,
+		Data: wire.RevalidateResponse{SessionID: req.SessionID, Valid: valid}.Encode()})
+}
+
+// handleReady carries out every pending Ready in the order zab.Ready's doc
+// requires.
+func (r *role) handleReady() error {
+	for r.node.HasReady() {
+		rd := r.node.Ready()
+		if r.writeAsync(&rd) {
+			continue
+		}
+		if len(r.inflight) > 0 && (len(rd.Append) > 0 || rd.Snapshot != nil || rd.Truncate != nil ||
+			rd.SetAcceptedEpoch != nil || rd.SetCurrentEpoch != nil || rd.StepDown != nil) {
+			// Durable writes stay in order: what the writer holds first.
+			if err := r.drainWrites(); err != nil {
+				return err
+			}
+		}
+		if rd.Snapshot != nil {
+			if err := r.installSnapshot(rd.Snapshot); err != nil {
+				return &fatalError{err}
+			}
+		}
+		if rd.Truncate != nil {
+			if err := r.d.truncate(*rd.Truncate); err != nil {
+				return &fatalError{err}
+			}
+		}
+		sentEarly := r.sendProposalsEarly(&rd)
+		if len(rd.Append) > 0 {
+			if err := r.d.append(rd.Append); err != nil {
+				return &fatalError{err}
+			}
+		}
+		if rd.SetAcceptedEpoch != nil {
+			if err := r.d.setAcceptedEpoch(*rd.SetAcceptedEpoch); err != nil {
+				return &fatalError{err}
+			}
+		}
+		if rd.SetCurrentEpoch != nil {
+			if err := r.d.setCurrentEpoch(*rd.SetCurrentEpoch); err != nil {
+				return &fatalError{err}
+			}
+		}
+		r.apply(rd.Commit)
+		r.snapshotIfDue()
+		for i, m := range rd.Messages {
+			if sentEarly != nil && sentEarly[i] {
+				continue
+			}
+			if err := r.send(m); err != nil {
+				r.notSent(m, err)
+			}
+		}
+		r.deliver(&rd)
+		if rd.Established {
+			r.est = true
+			if r.leader == r.self() && r.writer == nil {
+				r.writer = startLogWriter(r.d)
+			}
+			if r.onEstablished != nil {
+				r.onEstablished(r.node.Status().Epoch)
+			}
+			if r.leader == r.self() {
+				r.p.metrics.isLeader.Set(1)
+			} else {
+				r.p.metrics.syncDuration.WithLabelValues(cmp.Or(r.syncKind, "none")).Observe(time.Since(r.started).Seconds())
+			}
+			r.p.log.Info().Int64("leader", r.leader).Msg("epoch established")
+		}
+		r.node.Advance(rd)
+		if rd.StepDown != nil {
+			return rd.StepDown
+		}
+	}
+	return nil
+}
+
+// sendProposalsEarly sends the Ready's EarlyMessages (a leader's
+// PROPOSALs) before the leader logs them, so that followers fsync in
+// parallel with it. It returns the indexes sent (nil: none).
+func (r *role) sendProposalsEarly(rd *zab.Ready) map[int]bool {
+	early := rd.EarlyMessages()
+	if len(early) == 0 {
+		return nil
+	}
+	sent := make(map[int]bool, len(early))
+	for _, i := range early {
+		sent[i] = true
+		if err := r.send(rd.Messages[i]); err != nil {
+			r.notSent(rd.Messages[i], err)
+		}
+	}
+	return sent
+}
+
+// writeAsync carries out a broadcasting leader's Ready whose only durable
+// work is appending proposals: commits are applied and messages sent now
+// (none of them depends on this append: the leader's own vote for these
+// txns counts only at Advance), and the append goes to the log writer;
+// Advance follows when it is durable (onWritten). It reports whether it
+// took rd.
+func (r *role) writeAsync(rd *zab.Ready) bool {
+	if r.writer == nil || len(rd.Append) == 0 || rd.Snapshot != nil || rd.Truncate != nil ||
+		rd.SetAcceptedEpoch != nil || rd.SetCurrentEpoch != nil || rd.StepDown != nil || rd.Established {
+		return false
+	}
+	r.writer.enqueue(rd.Append)
+	r.inflight = append(r.inflight, *rd)
+	r.apply(rd.Commit)
+	for _, m := range rd.Messages {
+		if err := r.send(m); err != nil {
+			r.notSent(m, err)
+		}
+	}
+	r.deliver(rd)
+	return true
+}
+
+// writeDone is the writer's report channel, nil (never ready) when there
+// is no writer.
+func (r *role) writeDone() <-chan writeDone {
+	if r.writer == nil {
+		return nil
+	}
+	return r.writer.done
+}
+
+// onWritten records batches the writer made durable and tells the core.
+func (r *role) onWritten(wd writeDone) error {
+	if err := r.advanceWritten(wd); err != nil {
+		return err
+	}
+	r.snapshotIfDue()
+	return r.handleReady()
+}
+
+// drainWrites waits until every Ready handed to the writer is durable and
+// advanced.
+func (r *role) drainWrites() error {
+	for len(r.inflight) > 0 {
+		if err := r.advanceWritten(<-r.writer.done); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// advanceWritten records what the writer made durable in the disk view
+// and advances the core past those Readies, in order.
+func (r *role) advanceWritten(wd writeDone) error {
+	if wd.err != nil {
+		return &fatalError{wd.err}
+	}
+	r.d.appended(wd.entries, wd.snapDue)
+	for range wd.batches {
+		rd := r.inflight[0]
+		r.inflight = r.inflight[1:]
+		r.node.Advance(rd)
+	}
+	return nil
+}
+
+// snapshotIfDue writes a snapshot when storage asked for one. A failure
+// only makes recovery longer (the log still holds everything), as when
+// ZooKeeper's snapshot thread fails.
+func (r *role) snapshotIfDue() {
+	if !r.d.snapDue {
+		return
+	}
+	if err := r.snapshot(); err != nil {
+		r.p.log.Error().Err(err).Msg("snapshot failed")
+	}
+}
+
+// deliver hands a Ready's forwarded requests and sync answers to the
+// server.
+func (r *role) deliver(rd *zab.Ready) {
+	for _, m := range rd.Requests {
+		if r.p.cfg.OnRequest == nil {
+			r.p.metrics.droppedRequests.Inc()
+			continue
+		}
+		r.p.cfg.OnRequest(m.From, m.Data, m.Auth)
+	}
+	for _, data := range rd.Synced {
+		if r.p.cfg.OnSynced != nil {
+			r.p.cfg.OnSynced(data)
+		}
+	}
+}
+
+// installSnapshot replaces the tree with the leader's snapshot (SNAP),
+// after checking it decodes, and makes it this peer's durable history.
+func (r *role) installSnapshot(s *zab.SnapshotReq) error {
+	snap, ok := s.Payload.(*snapshot.Snapshot)
+	if !ok {
+		return fmt.Errorf("peer: SNAP %s without the leader's database", hex(s.Zxid))
+	}
+	if snap.Tree.LastProcessedZxid() < s.Zxid {
+		snap.Tree.SetLastProcessedZxid(s.Zxid)
+	}
+	snap.Tree.RLock()
+	stream, err := snapshot.Encode(snap.Tree, snap.Sessions)
+	snap.Tree.RUnlock()
+	if err != nil {
+		return fmt.Errorf("peer: encode leader's snapshot %s: %w", hex(s.Zxid), err)
+	}
+	if err := r.d.installSnapshot(s.Zxid, stream); err != nil {
+		return err
+	}
+	r.st.tree.Lock()
+	r.st.tree.ReplaceContents(snap.Tree)
+	r.st.tree.Unlock()
+	r.st.applied = s.Zxid
+	r.st.sessions = map[int64]int32{}
+	for _, ss := range snap.Sessions {
+		r.st.sessions[ss.ID] = ss.TimeoutMs
+	}
+	r.p.log.Info().Str("zxid", hex(s.Zxid)).Int("bytes", len(stream)).Msg("installed leader's snapshot")
+	return nil
+}
+
+func (r *role) apply(entries []zab.Entry) {
+	if len(entries) == 0 {
+		return
+	}
+	t := r.st.tree
+	t.Lock()
+	for i := range entries {
+		e := &entries[i]
+		res := t.ProcessTxn(&e.Hdr, e.Txn)
+		switch txn := e.Txn.(type) {
+		case *proto.CreateSessionTxn:
+			r.st.sessions[e.Hdr.ClientID] = txn.TimeOut
+		case *proto.CloseSessionTxn:
+			delete(r.st.sessions, e.Hdr.ClientID)
+		}
+		r.st.applied = e.Hdr.Zxid
+		if r.p.cfg.OnCommit != nil {
+			r.p.cfg.OnCommit(*e, res)
+		}
+	}
+	t.Unlock()
+	r.p.metrics.commits.Add(float64(len(entries)))
+	now := time.Now()
+	for _, e := range entries {
+		if t, ok := r.proposedAt[e.Hdr.Zxid]; ok {
+			r.p.metrics.commitLatency.Observe(now.Sub(t).Seconds())
+			delete(r.proposedAt, e.Hdr.Zxid)
+		}
+		if w := r.waiters[e.Hdr.Zxid]; w != nil {
+			delete(r.waiters, e.Hdr.Zxid)
+			w.result <- proposeResult{zxid: e.Hdr.Zxid}
+		}
+	}
+}
+
+func (r *role) send(m zab.Message) error {
+	c := r.conns[m.To]
+	if c == nil {
+		return fmt.Errorf("peer: no connection to %d for %v", m.To, m)
+	}
+	var trailer []byte
+	if m.Type == zab.MsgSnap {
+		// ZooKeeper's layout: an empty SNAP packet, then the database and
+		// the signature on the stream (LearnerHandler.syncFollower).
+		if r.st.applied != m.Snapshot.Zxid {
+			return fmt.Errorf("peer: SNAP at %s but the tree is at %s", hex(m.Snapshot.Zxid), hex(r.st.applied))
+		}
+		r.st.tree.RLock()
+		stream, err := snapshot.EncodeSyncStream(r.st.tree, r.sessionList())
+		r.st.tree.RUnlock()
+		if err != nil {
+			return fmt.Errorf("peer: encode snapshot for %d: %w", m.To, err)
+		}
+		trailer = stream
+	}
+	if m.Type == zab.MsgPing && r.leader != r.self() && r.p.cfg.PingData != nil {
+		m.Data = r.p.cfg.PingData()
+	}
+	pkt, err := toPacket(m, r.self(), &r.p.cfg.Quorum)
+	if err != nil {
+		return err
+	}
+	c.sendWith(pkt, trailer)
+	return nil
+}
+
+// warnLagging logs (and counts) a synced follower whose acknowledged zxid
+// falls more than LagWarning txns behind the leader's log, once each time
+// it crosses the threshold; an operator sees it before syncLimit drops the
+// follower.
+func (r *role) warnLagging(last int64, followers []FollowerStatus) {
+	limit := r.p.cfg.LagWarning
+	if limit <= 0 {
+		limit = DefaultLagWarning
+	}
+	for _, f := range followers {
+		lag := last - f.AckedZxid
+		behind := f.Synced && lag > limit
+		if behind && !r.lagging[f.ID] {
+			r.p.metrics.lagWarnings.WithLabelValues(strconv.FormatInt(f.ID, 10)).Inc()
+			r.p.log.Warn().Int64("follower", f.ID).Int64("lag_txns", lag).Int64("threshold", limit).
+				Msg("follower lagging behind the leader")
+		}
+		r.lagging[f.ID] = behind
+	}
+}
+
+// notSent counts a message the edge could not send. The usual cause is a
+// learner whose connection just closed while the core still has its
+// handler (it drops it within syncLimit), which would otherwise log on
+// every tick; the counter shows it, the log only at debug level.
+func (r *role) notSent(m zab.Message, err error) {
+	r.p.metrics.unsent.WithLabelValues(strings.ToLower(m.Type.String())).Inc()
+	r.p.log.Debug().Err(err).Int64("to", m.To).Msg("not sent")
+}
+
+// runCommands carries out queued Submit and Forward calls of this term, in
+// order; those of an earlier term are dropped.
+func (r *role) runCommands() error {
+	for _, c := range r.p.takeCommands() {
+		if c.term != r.term {
+			r.p.metrics.droppedRequests.Inc()
+			continue
+		}
+		if c.forward {
+			if err := r.node.Forward(c.data, c.auth); err != nil {
+				r.p.metrics.droppedRequests.Inc()
+				r.p.log.Warn().Err(err).Msg("cannot forward a client request to the leader")
+			}
+			continue
+		}
+		for _, it := range c.items {
+			if it.Entry == nil {
+				if err := r.node.Sync(it.SyncTo, it.SyncData); err != nil {
+					return fmt.Errorf("peer: sync for %d: %w", it.SyncTo, err)
+				}
+				continue
+			}
+			want := it.Entry.Hdr.Zxid
+			zxid, err := r.node.Propose(it.Entry.Hdr, it.Entry.Txn)
+			if err != nil {
+				return fmt.Errorf("peer: propose %s: %w", hex(want), err)
+			}
+			if zxid != want {
+				return fmt.Errorf("peer: server prepared %s but the core assigned %s", hex(want), hex(zxid))
+			}
+			r.p.metrics.proposals.Inc()
+			r.proposedAt[zxid] = time.Now()
+		}
+	}
+	return nil
+}
+
+// snapshot writes the tree as of the last applied txn. It runs on the
+// owner goroutine, which keeps the snapshot exact (not fuzzy) at the cost
+// of stalling the role while the file is written.
+func (r *role) snapshot() error {
+	r.st.tree.RLock()
+	stream, err := snapshot.Encode(r.st.tree, r.sessionList())
+	r.st.tree.RUnlock()
+	if err != nil {
+		return fmt.Errorf("peer: encode snapshot: %w", err)
+	}
+	return r.d.snapshot(r.st.applied, stream)
+}
+
+func (r *role) sessionList() []snapshot.Session {
+	out := make([]snapshot.Session, 0, len(r.st.sessions))
+	for id, to := range r.st.sessions {
+		out = append(out, snapshot.Session{ID: id, TimeoutMs: to})
+	}
+	slices.SortFunc(out, func(a, b snapshot.Session) int {
+		switch {
+		case a.ID < b.ID:
+			return -1
+		case a.ID > b.ID:
+			return 1
+		}
+		return 0
+	})
+	return out
+}
+
+// publish refreshes Status and the leader's gauges.
+func (r *role) publish() {
+	zs := r.node.Status()
+	s := Status{Term: r.term, ID: r.self(), Leader: r.leader, Epoch: zs.Epoch, Established: r.est && !zs.Stopped,
+		LastZxid: zs.LastZxid, CommittedZxid: r.st.applied}
+	switch zs.Role {
+	case zab.Leader:
+		s.State = Leading
+	case zab.Observer:
+		s.State = Observing
+	default:
+		s.State = Following
+	}
+	if zs.Role == zab.Leader {
+		for id := range r.conns {
+			s.Followers = append(s.Followers, FollowerStatus{ID: id, AckedZxid: r.acked[id], Synced: slices.Contains(zs.SyncedFollowers, id)})
+		}
+		slices.SortFunc(s.Followers, func(a, b FollowerStatus) int { return int(a.ID - b.ID) })
+		r.p.metrics.synced.Set(float64(len(zs.SyncedFollowers)))
+		r.p.metrics.outstanding.Set(float64(len(r.proposedAt)))
+		r.warnLagging(zs.LastZxid, s.Followers)
+		r.p.metrics.lag.Reset()
+		for _, f := range s.Followers {
+			if f.Synced {
+				r.p.metrics.setLag(f.ID, max(0, zs.LastZxid-f.AckedZxid))
+			}
+		}
+	}
+	r.p.setStatus(s)
+}

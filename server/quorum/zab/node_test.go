@@ -1,0 +1,390 @@
+package zab
+
+import (
+	"strings"
+	"testing"
+
+	"github.com/zkd-io/zkd/server/proto"
+)
+
+func ent(epoch, counter int64) Entry {
+	return Entry{Hdr: proto.TxnHeader{Zxid: makeZxid(epoch, counter), Cxid: int32(epoch*100 + counter)},
+		Txn: &proto.SetDataTxn{Path: "/x"}}
+}
+
+func zxids(es []Entry) []int64 {
+	var out []int64
+	for _, e := range es {
+		out = append(out, e.Zxid())
+	}
+	return out
+}
+
+func TestPlanSync(t *testing.T) {
+	hist := []Entry{ent(1, 1), ent(1, 2), ent(1, 3), ent(2, 1), ent(2, 2)}
+	z := makeZxid
+	tests := []struct {
+		name     string
+		peerLast int64
+		base     int64
+		hist     []Entry
+		kind     SyncKind
+		zxid     int64
+		send     []int64
+	}{
+		{"in sync", z(2, 2), 0, hist, SyncDiff, z(2, 2), nil},
+		{"empty both", 0, 0, nil, SyncDiff, 0, nil},
+		{"behind within window", z(1, 2), 0, hist, SyncDiff, z(2, 2), []int64{z(1, 3), z(2, 1), z(2, 2)}},
+		{"at base", 0, 0, hist, SyncDiff, z(2, 2), zxids(hist)},
+		{"ahead of leader", z(2, 5), 0, hist, SyncTrunc, z(2, 2), nil},
+		{"ahead across epochs", z(3, 1), 0, hist, SyncTrunc, z(2, 2), nil},
+		{"divergent same epoch", makeZxid(1, 3) + 0, 0, []Entry{ent(1, 1), ent(1, 2), ent(2, 1)}, SyncTrunc, z(1, 2), []int64{z(2, 1)}},
+		{"divergent across epochs", z(1, 4), 0, hist[:2:2], SyncTrunc, z(1, 2), nil},
+		{"divergent across epoch boundary", z(1, 5), 0, []Entry{ent(1, 1), ent(2, 1)}, SyncTrunc, z(1, 1), []int64{z(2, 1)}},
+		{"below window", z(1, 1), z(1, 2), hist[2:], SyncSnap, 0, nil},
+		{"unknown base, not found", z(1, 1), noBase, hist[2:], SyncSnap, 0, nil},
+		{"unknown base, found", z(1, 3), noBase, hist[2:], SyncDiff, z(2, 2), []int64{z(2, 1), z(2, 2)}},
+		{"unknown base, divergent first", z(1, 9), noBase, hist[2:], SyncTrunc, z(1, 3), []int64{z(2, 1), z(2, 2)}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			p := planSync(tc.peerLast, tc.base, tc.hist)
+			if p.Kind != tc.kind {
+				t.Fatalf("kind = %v, want %v", p.Kind, tc.kind)
+			}
+			if tc.kind != SyncSnap && p.Zxid != tc.zxid {
+				t.Errorf("zxid = %#x, want %#x", p.Zxid, tc.zxid)
+			}
+			if got := zxids(p.Send); !equalInt64(got, tc.send) {
+				t.Errorf("send = %x, want %x", got, tc.send)
+			}
+		})
+	}
+}
+
+func equalInt64(a, b []int64) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func testCfg(id int64) Config {
+	return Config{ID: id, Voters: []int64{1, 2, 3}, InitLimitTicks: 10, SyncLimitTicks: 5, PingTicks: 2}
+}
+
+func storeWith(accepted, current int64, log ...Entry) *memStorage {
+	return &memStorage{accepted: accepted, current: current, log: log}
+}
+
+func types(ms []Message) []MsgType {
+	var out []MsgType
+	for _, m := range ms {
+		out = append(out, m.Type)
+	}
+	return out
+}
+
+func TestConfigErrors(t *testing.T) {
+	tests := []struct {
+		name string
+		mod  func(*Config)
+		want string
+	}{
+		{"no ticks", func(c *Config) { c.SyncLimitTicks = 0 }, "must be positive"},
+		{"no voters", func(c *Config) { c.Voters = nil }, "no voters"},
+		{"duplicate", func(c *Config) { c.Observers = []int64{3} }, "listed twice"},
+		{"not a member", func(c *Config) { c.ID = 9 }, "not among voters"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			cfg := testCfg(1)
+			tc.mod(&cfg)
+			n := New(cfg, storeWith(0, 0), 1)
+			rd := n.Ready()
+			if rd.StepDown == nil || !strings.Contains(rd.StepDown.Error(), tc.want) {
+				t.Fatalf("StepDown = %v, want it to mention %q", rd.StepDown, tc.want)
+			}
+			if err := n.Step(Message{Type: MsgPing, To: 1, From: 2}); err != ErrStopped {
+				t.Errorf("Step on a stopped peer = %v, want ErrStopped", err)
+			}
+		})
+	}
+}
+
+func TestLearnerEpochHandling(t *testing.T) {
+	tests := []struct {
+		name         string
+		accepted     int64
+		leaderEpoch  int64
+		wantAccepted *int64
+		wantStep     string
+	}{
+		{"newer epoch is accepted", 2, 3, ptr(int64(3)), ""},
+		{"same epoch is re-acked", 3, 3, nil, ""},
+		{"older epoch is refused", 4, 3, nil, "less than our accepted epoch"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := New(testCfg(2), storeWith(tc.accepted, 1, ent(1, 1)), 1)
+			rd := n.Ready()
+			if got := types(rd.Messages); len(got) != 1 || got[0] != MsgFollowerInfo || rd.Messages[0].Zxid != makeZxid(tc.accepted, 0) {
+				t.Fatalf("first Ready = %v, want FOLLOWERINFO with acceptedEpoch", rd.Messages)
+			}
+			n.Advance(rd)
+			if err := n.Step(Message{Type: MsgLeaderInfo, From: 1, To: 2, Zxid: makeZxid(tc.leaderEpoch, 0)}); err != nil {
+				t.Fatal(err)
+			}
+			rd = n.Ready()
+			if tc.wantStep != "" {
+				if rd.StepDown == nil || !strings.Contains(rd.StepDown.Error(), tc.wantStep) {
+					t.Fatalf("StepDown = %v, want %q", rd.StepDown, tc.wantStep)
+				}
+				return
+			}
+			if (rd.SetAcceptedEpoch == nil) != (tc.wantAccepted == nil) || (tc.wantAccepted != nil && *rd.SetAcceptedEpoch != *tc.wantAccepted) {
+				t.Errorf("SetAcceptedEpoch = %v, want %v", rd.SetAcceptedEpoch, tc.wantAccepted)
+			}
+			if len(rd.Messages) != 1 || rd.Messages[0].Type != MsgAckEpoch || rd.Messages[0].Zxid != makeZxid(1, 1) || rd.Messages[0].Epoch != 1 {
+				t.Errorf("messages = %v, want ACKEPOCH(last=%#x, epoch 1)", rd.Messages, makeZxid(1, 1))
+			}
+		})
+	}
+}
+
+func ptr[T any](v T) *T { return &v }
+
+// TestLearnerSyncOrder checks the NEWLEADER Ready (ZOOKEEPER-3911, 4643,
+// 4646, 4685): truncate and log first, then currentEpoch, then the ACK;
+// nothing is applied until UPTODATE; and a proposal ack follows the
+// NEWLEADER ack.
+func TestLearnerSyncOrder(t *testing.T) {
+	st := storeWith(1, 1, ent(1, 1), ent(1, 2), ent(1, 3))
+	n := New(testCfg(2), st, 1)
+	n.Advance(n.Ready())
+	steps := []Message{
+		{Type: MsgLeaderInfo, Zxid: makeZxid(2, 0)},
+		{Type: MsgTrunc, Zxid: makeZxid(1, 2)},
+		{Type: MsgProposal, Zxid: makeZxid(1, 4), Entry: ptr(ent(1, 4))},
+		{Type: MsgCommit, Zxid: makeZxid(1, 4)},
+		{Type: MsgProposal, Zxid: makeZxid(2, 1), Entry: ptr(ent(2, 1))}, // outstanding
+	}
+	for _, m := range steps {
+		m.From, m.To = 1, 2
+		if err := n.Step(m); err != nil {
+			t.Fatalf("%v: %v", m, err)
+		}
+	}
+	rd := n.Ready()
+	if rd.Truncate != nil || len(rd.Append) != 0 || rd.SetCurrentEpoch != nil {
+		t.Fatalf("learner touched the disk before NEWLEADER: %+v", rd)
+	}
+	n.Advance(rd)
+	if err := n.Step(Message{Type: MsgNewLeader, From: 1, To: 2, Zxid: makeZxid(2, 0)}); err != nil {
+		t.Fatal(err)
+	}
+	rd = n.Ready()
+	if rd.Truncate == nil || *rd.Truncate != makeZxid(1, 2) {
+		t.Errorf("Truncate = %v, want %#x", rd.Truncate, makeZxid(1, 2))
+	}
+	if got := zxids(rd.Append); !equalInt64(got, []int64{makeZxid(1, 4), makeZxid(2, 1)}) {
+		t.Errorf("Append = %x", got)
+	}
+	if rd.SetCurrentEpoch == nil || *rd.SetCurrentEpoch != 2 {
+		t.Errorf("SetCurrentEpoch = %v, want 2", rd.SetCurrentEpoch)
+	}
+	if len(rd.Commit) != 0 {
+		t.Errorf("applied %x before UPTODATE", zxids(rd.Commit))
+	}
+	if len(rd.Messages) != 2 || rd.Messages[0].Zxid != makeZxid(2, 0) || rd.Messages[1].Zxid != makeZxid(2, 1) {
+		t.Errorf("messages = %v, want ACK(NEWLEADER) then ACK(0x200000001)", rd.Messages)
+	}
+	n.Advance(rd)
+	if err := n.Step(Message{Type: MsgUpToDate, From: 1, To: 2, Zxid: -1}); err != nil {
+		t.Fatal(err)
+	}
+	rd = n.Ready()
+	if got := zxids(rd.Commit); !equalInt64(got, []int64{makeZxid(1, 1), makeZxid(1, 2), makeZxid(1, 4)}) {
+		t.Errorf("Commit at UPTODATE = %x, want the committed history without the outstanding proposal", got)
+	}
+	if !rd.Established || n.Status().Phase != Broadcast {
+		t.Errorf("not in broadcast after UPTODATE")
+	}
+	// A gap in broadcast makes the learner drop out instead of logging it.
+	if err := n.Step(Message{Type: MsgProposal, From: 1, To: 2, Zxid: makeZxid(2, 3), Entry: ptr(ent(2, 3))}); err != nil {
+		t.Fatal(err)
+	}
+	if rd := n.Ready(); rd.StepDown == nil || len(rd.Append) != 0 {
+		t.Errorf("gap accepted: %+v", rd)
+	}
+}
+
+// leaderHarness drives a 3-voter leader through the phases.
+func TestLeaderPhases(t *testing.T) {
+	st := storeWith(1, 1, ent(1, 1), ent(1, 2))
+	n := New(testCfg(1), st, 1)
+	step := func(m Message) {
+		t.Helper()
+		m.To = 1
+		if err := n.Step(m); err != nil {
+			t.Fatalf("%v: %v", m, err)
+		}
+	}
+	if rd := n.Ready(); !rd.Empty() {
+		t.Fatalf("leader acted before any FOLLOWERINFO: %+v", rd)
+	}
+	step(Message{Type: MsgFollowerInfo, From: 2, Zxid: makeZxid(3, 0)})
+	rd := n.Ready()
+	if rd.SetAcceptedEpoch == nil || *rd.SetAcceptedEpoch != 4 {
+		t.Fatalf("newEpoch = %v, want max(1, 3)+1 = 4", rd.SetAcceptedEpoch)
+	}
+	if got := types(rd.Messages); len(got) != 1 || got[0] != MsgLeaderInfo || rd.Messages[0].Zxid != makeZxid(4, 0) {
+		t.Fatalf("messages = %v, want LEADERINFO(4)", rd.Messages)
+	}
+	n.Advance(rd)
+	step(Message{Type: MsgAckEpoch, From: 2, Zxid: makeZxid(1, 1), Epoch: 1})
+	rd = n.Ready()
+	if rd.SetCurrentEpoch == nil || *rd.SetCurrentEpoch != 4 {
+		t.Fatalf("SetCurrentEpoch = %v, want 4", rd.SetCurrentEpoch)
+	}
+	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgDiff, MsgProposal, MsgCommit, MsgNewLeader}) {
+		t.Fatalf("sync = %v", got)
+	}
+	if len(rd.Commit) != 0 {
+		t.Fatalf("leader applied its initial history before establishment")
+	}
+	n.Advance(rd)
+	step(Message{Type: MsgAck, From: 2, Zxid: makeZxid(4, 1)}) // early proposal ack: ignored (ZOOKEEPER-4685)
+	step(Message{Type: MsgAck, From: 2, Zxid: makeZxid(4, 0)})
+	rd = n.Ready()
+	if !rd.Established || rd.StepDown != nil {
+		t.Fatalf("not established after a quorum of NEWLEADER acks: %+v", rd)
+	}
+	if got := zxids(rd.Commit); !equalInt64(got, []int64{makeZxid(1, 1), makeZxid(1, 2)}) {
+		t.Errorf("Commit at establishment = %x", got)
+	}
+	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgUpToDate}) {
+		t.Errorf("messages = %v, want UPTODATE", got)
+	}
+	n.Advance(rd)
+
+	z, err := n.Propose(proto.TxnHeader{Cxid: 7}, &proto.SetDataTxn{Path: "/a"})
+	if err != nil || z != makeZxid(4, 1) {
+		t.Fatalf("Propose = %#x, %v", z, err)
+	}
+	step(Message{Type: MsgAck, From: 2, Zxid: z})
+	rd = n.Ready()
+	if len(rd.Commit) != 0 {
+		t.Fatalf("committed before the leader's own log write was durable")
+	}
+	n.Advance(rd)
+	rd = n.Ready()
+	if got := zxids(rd.Commit); !equalInt64(got, []int64{z}) {
+		t.Fatalf("Commit after own write = %x", got)
+	}
+	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgCommit}) {
+		t.Errorf("messages = %v, want COMMIT", got)
+	}
+	n.Advance(rd)
+
+	// Follower 2 goes silent: the leader keeps pinging, then drops it and
+	// steps down for lack of a quorum.
+	var stepDown error
+	for i := 0; i < 20 && stepDown == nil; i++ {
+		n.Tick()
+		rd := n.Ready()
+		stepDown = rd.StepDown
+		n.Advance(rd)
+	}
+	if stepDown == nil || !strings.Contains(stepDown.Error(), "lost its quorum") {
+		t.Fatalf("StepDown = %v, want lost quorum", stepDown)
+	}
+}
+
+func TestLeaderAbortsWhenFollowerAhead(t *testing.T) {
+	n := New(testCfg(1), storeWith(2, 2, ent(2, 1)), 1)
+	n.Step(Message{Type: MsgFollowerInfo, From: 2, To: 1, Zxid: makeZxid(2, 0)})
+	n.Advance(n.Ready())
+	n.Step(Message{Type: MsgAckEpoch, From: 2, To: 1, Zxid: makeZxid(2, 5), Epoch: 2})
+	rd := n.Ready()
+	if rd.StepDown == nil || !strings.Contains(rd.StepDown.Error(), "ahead of the leader") {
+		t.Fatalf("StepDown = %v, want follower ahead", rd.StepDown)
+	}
+}
+
+func TestStepRejectsMalformed(t *testing.T) {
+	n := New(testCfg(1), storeWith(0, 0), 1)
+	tests := []Message{
+		{Type: MsgProposal, From: 2, To: 1},
+		{Type: MsgType(99), From: 2, To: 1},
+		{Type: MsgPing, From: 2, To: 3},
+		{Type: MsgPing, From: 9, To: 1},
+		{Type: MsgObserverInfo, From: 2, To: 1},
+	}
+	for _, m := range tests {
+		if err := n.Step(m); err == nil {
+			t.Errorf("Step(%v) accepted", m)
+		}
+	}
+}
+
+func equalTypes(a, b []MsgType) bool {
+	if len(a) != len(b) {
+		return false
+	}
+	for i := range a {
+		if a[i] != b[i] {
+			return false
+		}
+	}
+	return true
+}
+
+// TestObserverSyncWithHistory: a DIFF to an observer carries the committed
+// history as PROPOSAL+COMMIT, as ZooKeeper's leader sends it to every
+// learner; the observer logs it at NEWLEADER and applies it at UPTODATE.
+// After that, a PROPOSAL (meant for followers) is a protocol error.
+func TestObserverSyncWithHistory(t *testing.T) {
+	cfg := Config{ID: 4, Voters: []int64{1, 2, 3}, Observers: []int64{4}, InitLimitTicks: 10, SyncLimitTicks: 5, PingTicks: 1}
+	n := New(cfg, storeWith(1, 1, ent(1, 1)), 1)
+	n.Advance(n.Ready())
+	steps := []Message{
+		{Type: MsgLeaderInfo, Zxid: makeZxid(2, 0)},
+		{Type: MsgDiff, Zxid: makeZxid(1, 3)},
+		{Type: MsgProposal, Zxid: makeZxid(1, 2), Entry: ptr(ent(1, 2))},
+		{Type: MsgCommit, Zxid: makeZxid(1, 2)},
+		{Type: MsgProposal, Zxid: makeZxid(1, 3), Entry: ptr(ent(1, 3))},
+		{Type: MsgCommit, Zxid: makeZxid(1, 3)},
+		{Type: MsgNewLeader, Zxid: makeZxid(2, 0)},
+	}
+	for _, m := range steps {
+		m.From, m.To = 1, 4
+		if err := n.Step(m); err != nil {
+			t.Fatalf("%v: %v", m, err)
+		}
+		if rd := n.Ready(); rd.StepDown != nil {
+			t.Fatalf("observer stepped down at %v: %v", m, rd.StepDown)
+		} else {
+			n.Advance(rd)
+		}
+	}
+	if err := n.Step(Message{Type: MsgUpToDate, From: 1, To: 4, Zxid: -1}); err != nil {
+		t.Fatal(err)
+	}
+	rd := n.Ready()
+	if got := zxids(rd.Commit); !equalInt64(got, []int64{makeZxid(1, 1), makeZxid(1, 2), makeZxid(1, 3)}) {
+		t.Errorf("Commit at UPTODATE = %x", got)
+	}
+	n.Advance(rd)
+	if err := n.Step(Message{Type: MsgProposal, From: 1, To: 4, Zxid: makeZxid(2, 1), Entry: ptr(ent(2, 1))}); err != nil {
+		t.Fatal(err)
+	}
+	if rd := n.Ready(); rd.StepDown == nil {
+		t.Errorf("observer accepted a PROPOSAL in broadcast")
+	}
+}

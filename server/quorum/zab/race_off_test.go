@@ -1,0 +1,5 @@
+//go:build !race
+
+package zab
+
+const raceEnabled = false

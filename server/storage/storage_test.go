@@ -1,0 +1,475 @@
+package storage
+
+import (
+	"bufio"
+	"encoding/base64"
+	"encoding/json"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/zkd-io/zkd/server/testpeer"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/rs/zerolog"
+
+	"github.com/zkd-io/zkd/server/datatree"
+	"github.com/zkd-io/zkd/server/proto"
+	"github.com/zkd-io/zkd/server/snapshot"
+	"github.com/zkd-io/zkd/server/txnlog"
+)
+
+var fixtures = testpeer.SharedPath("fixtures", "zk38-ensemble")
+
+// extractFixture unpacks the real ZooKeeper 3.8 ensemble's data
+// directories into a fresh temporary directory (tests may change them).
+func extractFixture(t *testing.T) string {
+	t.Helper()
+	return testpeer.ExtractEnsemble(t)
+}
+
+func open(t *testing.T, dataDir string, reg prometheus.Registerer) *Store {
+	t.Helper()
+	s, err := Open(Options{DataDir: dataDir, PreAllocSize: 64 << 10, ForceSync: true, Logger: zerolog.Nop(), Registerer: reg})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { s.Close() })
+	return s
+}
+
+// expectedNode is one line of expected-tree.jsonl.
+type expectedNode struct {
+	Path    string     `json:"path"`
+	DataB64 string     `json:"data_b64"`
+	Stat    proto.Stat `json:"stat"`
+	ACL     []jsonACL  `json:"acl"`
+}
+
+type jsonACL struct {
+	Perms  int32
+	Scheme string
+	ID     string
+}
+
+// TestRestoreZooKeeperEnsemble recovers server 1 of a real Apache
+// ZooKeeper 3.8 ensemble (snapshots + logs over two epochs) and checks that
+// a client would see exactly the tree a client saw on that ensemble.
+func TestRestoreZooKeeperEnsemble(t *testing.T) {
+	root := extractFixture(t)
+	s := open(t, filepath.Join(root, "n1", "data"), nil)
+	res, err := s.Restore(datatree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.SnapZxid <= 0 || res.Replayed == 0 {
+		t.Fatalf("expected a snapshot plus replayed txns, got snapshot 0x%x and %d txns", res.SnapZxid, res.Replayed)
+	}
+	f, err := os.Open(filepath.Join(fixtures, "expected-tree.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	tree := res.Tree
+	tree.RLock()
+	defer tree.RUnlock()
+	sc := bufio.NewScanner(f)
+	sc.Buffer(make([]byte, 1<<20), 4<<20)
+	n := 0
+	seen := map[string]bool{}
+	for sc.Scan() {
+		var want expectedNode
+		if err := json.Unmarshal(sc.Bytes(), &want); err != nil {
+			t.Fatal(err)
+		}
+		n++
+		seen[want.Path] = true
+		data, stat, code := tree.GetData(want.Path, nil, nil)
+		if code != proto.ErrOK {
+			t.Errorf("%s: %s", want.Path, proto.CodeName(code))
+			continue
+		}
+		wantData, _ := base64.StdEncoding.DecodeString(want.DataB64)
+		if string(data) != string(wantData) {
+			t.Errorf("%s: data %q, want %q", want.Path, trunc(data), trunc(wantData))
+		}
+		if stat != want.Stat {
+			t.Errorf("%s: stat\n got %+v\nwant %+v", want.Path, stat, want.Stat)
+		}
+		acl, _, _ := tree.GetACL(want.Path)
+		if len(acl) != len(want.ACL) {
+			t.Errorf("%s: acl %v, want %v", want.Path, acl, want.ACL)
+			continue
+		}
+		for i, a := range acl {
+			w := want.ACL[i]
+			if a.Perms != w.Perms || a.ID.Scheme != w.Scheme || a.ID.ID != w.ID {
+				t.Errorf("%s: acl %v, want %v", want.Path, acl, want.ACL)
+			}
+		}
+	}
+	if n < 50 {
+		t.Fatalf("only %d expected nodes read", n)
+	}
+	// Nothing more than the expected tree (outside /zookeeper).
+	_ = tree.Walk(func(path string, _ datatree.NodeView) error {
+		if path != "/zookeeper" && !strings.HasPrefix(path, "/zookeeper/") && !seen[path] {
+			t.Errorf("restored tree has %s, which the ensemble did not", path)
+		}
+		return nil
+	})
+	if got := tree.LastProcessedZxid(); got != res.LastZxid || got>>32 != 2 {
+		t.Errorf("last zxid 0x%x (restored says 0x%x), want one in epoch 2", got, res.LastZxid)
+	}
+}
+
+func trunc(b []byte) string {
+	if len(b) > 40 {
+		return string(b[:40]) + "..."
+	}
+	return string(b)
+}
+
+// writeTxns restores an empty store and commits n creates, one per Commit.
+func writeTxns(t *testing.T, s *Store, n int) {
+	t.Helper()
+	if _, err := s.Restore(datatree.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for i := 1; i <= n; i++ {
+		hdr := proto.TxnHeader{ClientID: 1, Cxid: int32(i), Zxid: int64(i), Time: 1000, Type: proto.OpCreate}
+		txn := &proto.CreateTxn{Path: "/n" + string(rune('a'+i)), Data: []byte("data"), ACL: proto.OpenACLUnsafe, ParentCVersion: int32(i)}
+		if err := s.Append(&hdr, txn); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.Commit(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func onlyLog(t *testing.T, dir string) string {
+	t.Helper()
+	files, err := txnlog.Files(filepath.Join(dir, VersionDir))
+	if err != nil || len(files) != 1 {
+		t.Fatalf("log files %v, %v", files, err)
+	}
+	return files[0].Path
+}
+
+// recordOffsets returns where each record of a log file starts.
+func recordOffsets(t *testing.T, path string) []int64 {
+	t.Helper()
+	it, err := txnlog.NewFileIterator(path, txnlog.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	var offs []int64
+	for {
+		e, err := it.Next()
+		if errors.Is(err, io.EOF) {
+			return offs
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		offs = append(offs, e.Offset)
+	}
+}
+
+func TestTornTailIsTruncated(t *testing.T) {
+	dir := t.TempDir()
+	writeTxns(t, open(t, dir, nil), 5)
+	path := onlyLog(t, dir)
+	offs := recordOffsets(t, path)
+	// Cut the last record in half, as a crash in the middle of a write.
+	cut := offs[4] + 20
+	if err := os.Truncate(path, cut); err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	s := open(t, dir, reg)
+	res, err := s.Restore(datatree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LastZxid != 4 || res.Replayed != 4 {
+		t.Fatalf("restored up to 0x%x with %d txns, want 4 and 4", res.LastZxid, res.Replayed)
+	}
+	if len(res.TornTails) != 1 {
+		t.Fatalf("torn tails %v", res.TornTails)
+	}
+	if v := testutil.ToFloat64(s.metrics.tornTails); v != 1 {
+		t.Fatalf("zkd_storage_torn_tails_total = %v", v)
+	}
+	st, _ := os.Stat(path)
+	if st.Size() != offs[4] {
+		t.Fatalf("log is %d bytes after restore, want it cut at %d", st.Size(), offs[4])
+	}
+}
+
+func TestCorruptRecordStopsStartup(t *testing.T) {
+	dir := t.TempDir()
+	writeTxns(t, open(t, dir, nil), 5)
+	path := onlyLog(t, dir)
+	offs := recordOffsets(t, path)
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b[offs[2]+20] ^= 0xff // inside the third record's payload
+	if err := os.WriteFile(path, b, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = open(t, dir, nil).Restore(datatree.Options{})
+	var ce *CorruptionError
+	if !errors.As(err, &ce) {
+		t.Fatalf("restore error %v, want a CorruptionError", err)
+	}
+	if ce.File != path || ce.Offset != offs[2] || ce.Zxid != 2 {
+		t.Fatalf("corruption reported at %s:%d after 0x%x, want %s:%d after 0x2", ce.File, ce.Offset, ce.Zxid, path, offs[2])
+	}
+	for _, want := range []string{path, "zkd logdump --verify", "truncate-log"} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not mention %q", err, want)
+		}
+	}
+}
+
+func TestZxidGapStopsStartup(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, nil)
+	if _, err := s.Restore(datatree.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	for _, z := range []int64{1, 2, 4} {
+		hdr := proto.TxnHeader{ClientID: 1, Zxid: z, Time: 1, Type: proto.OpCreateSession}
+		if err := s.Append(&hdr, &proto.CreateSessionTxn{TimeOut: 4000}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	_, err := open(t, dir, nil).Restore(datatree.Options{})
+	if err == nil || !strings.Contains(err.Error(), "zxid gap") {
+		t.Fatalf("restore error %v, want a zxid gap", err)
+	}
+}
+
+func TestLogsWithoutSnapshotAreRefused(t *testing.T) {
+	dir := t.TempDir()
+	writeTxns(t, open(t, dir, nil), 2)
+	matches, _ := filepath.Glob(filepath.Join(dir, VersionDir, "snapshot.*"))
+	for _, m := range matches {
+		os.Remove(m)
+	}
+	if _, err := open(t, dir, nil).Restore(datatree.Options{}); err == nil || !strings.Contains(err.Error(), "no snapshot") {
+		t.Fatalf("restore error %v", err)
+	}
+}
+
+func TestSwappedDirectoriesAreRefused(t *testing.T) {
+	data, logs := t.TempDir(), t.TempDir()
+	if err := os.MkdirAll(filepath.Join(logs, VersionDir), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(logs, VersionDir, "snapshot.0"), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(Options{DataDir: data, DataLogDir: logs}); err == nil || !strings.Contains(err.Error(), "swapped") {
+		t.Fatalf("open error %v", err)
+	}
+}
+
+func TestSnapshotThresholdAndRoll(t *testing.T) {
+	dir := t.TempDir()
+	s, err := Open(Options{DataDir: dir, SnapCount: 10, PreAllocSize: 4096, Logger: zerolog.Nop(),
+		rand: func(n int) int { return n - 1 }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	if _, err := s.Restore(datatree.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	// Threshold = 10/2 + 1 + (5-1) = 10 txns.
+	for i := 1; i <= 9; i++ {
+		due, err := s.Committed(1)
+		if err != nil || due {
+			t.Fatalf("after %d txns: due=%v err=%v", i, due, err)
+		}
+	}
+	if due, err := s.Committed(1); err != nil || !due {
+		t.Fatalf("after 10 txns: due=%v err=%v", due, err)
+	}
+	if due, _ := s.Committed(100); due {
+		t.Fatal("a second snapshot is due while the first runs")
+	}
+}
+
+func TestEpochFiles(t *testing.T) {
+	s := open(t, t.TempDir(), nil)
+	if _, ok, err := s.ReadEpoch(CurrentEpochFile); ok || err != nil {
+		t.Fatalf("missing file: ok=%v err=%v", ok, err)
+	}
+	if err := s.WriteEpoch(CurrentEpochFile, 7); err != nil {
+		t.Fatal(err)
+	}
+	b, _ := os.ReadFile(filepath.Join(s.SnapDir(), CurrentEpochFile))
+	if string(b) != "7" {
+		t.Fatalf("file holds %q, want ZooKeeper's format \"7\"", b)
+	}
+	if v, ok, err := s.ReadEpoch(CurrentEpochFile); v != 7 || !ok || err != nil {
+		t.Fatalf("read %d %v %v", v, ok, err)
+	}
+	if _, err := os.Stat(filepath.Join(s.SnapDir(), CurrentEpochFile+".tmp")); !os.IsNotExist(err) {
+		t.Fatal("temporary file left behind")
+	}
+}
+
+func TestPurgeKeepsWhatRecoveryNeeds(t *testing.T) {
+	dir := t.TempDir()
+	s := open(t, dir, nil)
+	res, err := s.Restore(datatree.Options{}) // writes snapshot.0
+	if err != nil {
+		t.Fatal(err)
+	}
+	tree := res.Tree
+	zxid := int64(0)
+	// Five rounds of: some txns, a log roll and a snapshot.
+	for round := 0; round < 5; round++ {
+		for i := 0; i < 3; i++ {
+			zxid++
+			hdr := proto.TxnHeader{ClientID: 1, Zxid: zxid, Time: 1, Type: proto.OpCreate}
+			txn := &proto.CreateTxn{Path: "/p" + string(rune('a'+int(zxid))), Data: []byte("x"), ACL: proto.OpenACLUnsafe, ParentCVersion: int32(zxid)}
+			if err := s.Append(&hdr, txn); err != nil {
+				t.Fatal(err)
+			}
+			tree.Lock()
+			tree.ProcessTxn(&hdr, txn)
+			tree.Unlock()
+		}
+		if err := s.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		if err := s.writer.Roll(); err != nil {
+			t.Fatal(err)
+		}
+		tree.RLock()
+		stream, err := snapshot.Encode(tree, nil)
+		z := tree.LastProcessedZxid()
+		tree.RUnlock()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s.snapshotting = true
+		if _, err := s.Snapshot(z, stream); err != nil {
+			t.Fatal(err)
+		}
+	}
+	dry, err := Purge(s.SnapDir(), s.LogDir(), 3, true)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(dry.Snapshots) != 3 { // snapshot.0, .3 and .6 go; .9, .c and .f stay
+		t.Fatalf("dry run would delete snapshots %v", dry.Snapshots)
+	}
+	if _, err := s.Purge(3); err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	// What is left restores to the same tree.
+	res2, err := open(t, dir, nil).Restore(datatree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res2.LastZxid != zxid || res2.Tree.NodeCount() != tree.NodeCount() {
+		t.Fatalf("after purge: restored to 0x%x with %d nodes, want 0x%x with %d", res2.LastZxid, res2.Tree.NodeCount(), zxid, tree.NodeCount())
+	}
+	if _, err := Purge(s.SnapDir(), s.LogDir(), 2, true); err == nil {
+		t.Fatal("purge keeping 2 snapshots was accepted")
+	}
+}
+
+func TestLeftoverTemporaryFilesAreRemoved(t *testing.T) {
+	dir := t.TempDir()
+	v2 := filepath.Join(dir, VersionDir)
+	if err := os.MkdirAll(v2, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{".snapshot.1f.123.tmp", CurrentEpochFile + ".tmp", "snapshot.keep-me"} {
+		if err := os.WriteFile(filepath.Join(v2, name), []byte("x"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	open(t, dir, nil)
+	left, _ := filepath.Glob(filepath.Join(v2, "*"))
+	hidden, _ := filepath.Glob(filepath.Join(v2, ".*"))
+	if len(hidden) != 0 || len(left) != 1 || filepath.Base(left[0]) != "snapshot.keep-me" {
+		t.Fatalf("left in version-2: %v %v", left, hidden)
+	}
+}
+
+func TestHeaderlessLastLogIsRemoved(t *testing.T) {
+	dir := t.TempDir()
+	writeTxns(t, open(t, dir, nil), 3)
+	v2 := filepath.Join(dir, VersionDir)
+	empty := filepath.Join(v2, txnlog.LogName(4))
+	if err := os.WriteFile(empty, nil, 0o644); err != nil { // kill -9 right after creating it
+		t.Fatal(err)
+	}
+	res, err := open(t, dir, nil).Restore(datatree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LastZxid != 3 {
+		t.Fatalf("restored to 0x%x", res.LastZxid)
+	}
+	if _, err := os.Stat(empty); !os.IsNotExist(err) {
+		t.Fatal("the empty newest log was not removed")
+	}
+	// The same file before another one is damage, not a torn tail.
+	dir2 := t.TempDir()
+	writeTxns(t, open(t, dir2, nil), 3)
+	if err := os.WriteFile(filepath.Join(dir2, VersionDir, txnlog.LogName(0)), nil, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := open(t, dir2, nil).Restore(datatree.Options{}); err == nil {
+		t.Fatal("an empty log before the others was accepted")
+	}
+}
+
+func TestFilesystemGauges(t *testing.T) {
+	reg := prometheus.NewRegistry()
+	open(t, t.TempDir(), reg)
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]float64{}
+	for _, mf := range mfs {
+		for _, m := range mf.GetMetric() {
+			for _, lp := range m.GetLabel() {
+				if lp.GetName() == "dir" {
+					got[mf.GetName()+"/"+lp.GetValue()] = m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	for _, dir := range []string{"snapshot", "txnlog"} {
+		avail, size := got["zkd_storage_filesystem_avail_bytes/"+dir], got["zkd_storage_filesystem_size_bytes/"+dir]
+		if avail <= 0 || size < avail {
+			t.Errorf("%s: avail %v, size %v", dir, avail, size)
+		}
+	}
+}

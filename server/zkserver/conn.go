@@ -1,0 +1,414 @@
+package zkserver
+
+import (
+	"bufio"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/zkd-io/zkd/server/auth"
+	"github.com/zkd-io/zkd/server/jute"
+	"github.com/zkd-io/zkd/server/proto"
+	"github.com/zkd-io/zkd/server/watch"
+)
+
+// maxQueuedBytes bounds the replies and notifications waiting to be written
+// to one client. A client that stops reading would otherwise make the server
+// buffer without limit; past this it is disconnected (and counted).
+const maxQueuedBytes = 64 << 20
+
+// conn is one client TCP connection. Its reader goroutine decodes requests
+// in order and dispatches them; its writer goroutine sends the outbound
+// queue in the order frames were queued. Because a read is answered only
+// after the same connection's earlier writes were applied, and because
+// replies and watch notifications are queued while the data tree lock is
+// held, every client sees its replies in request order and every watch
+// event before any data that reflects the change (ZooKeeper's guarantees).
+type conn struct {
+	srv      *Server
+	nc       net.Conn
+	id       uint64
+	remote   string
+	remoteIP string
+	started  time.Time
+
+	// identity is replaced as a whole on each successful auth, so a request
+	// can carry the identity that was current when it was read.
+	identity atomic.Pointer[auth.Identity]
+
+	sessionID   atomic.Int64
+	timeoutMs   atomic.Int32
+	hasReadOnly bool
+	established atomic.Bool
+	fourLetter  atomic.Bool // the connection carries a four-letter word
+
+	// pending counts this connection's requests in the write pipeline;
+	// reads wait for it to drop to zero.
+	pendMu  sync.Mutex
+	pendCnd *sync.Cond
+	pending int
+
+	outMu      sync.Mutex
+	out        [][]byte
+	outBytes   int
+	outClosing bool // close after the queue drains
+	outWake    chan struct{}
+	closed     chan struct{}
+	readerDone chan struct{} // closed when the reader goroutine stops
+	closeOnce  sync.Once
+	closeWhy   string
+
+	stats connStats
+}
+
+// connStats are the per-connection counters the cons command prints.
+type connStats struct {
+	received   atomic.Int64
+	sent       atomic.Int64
+	minLatency atomic.Int64 // ms, -1 unset
+	maxLatency atomic.Int64
+	sumLatency atomic.Int64
+	count      atomic.Int64
+	lastCxid   atomic.Int32
+	lastZxid   atomic.Int64
+	lastOp     atomic.Value // string
+	lastResp   atomic.Int64 // unix ms
+}
+
+func newConn(srv *Server, nc net.Conn, id uint64) *conn {
+	c := &conn{
+		srv:     srv,
+		nc:      nc,
+		id:      id,
+		remote:  nc.RemoteAddr().String(),
+		started: time.Now(),
+		outWake: make(chan struct{}, 1),
+		closed:  make(chan struct{}),
+
+		readerDone: make(chan struct{}),
+	}
+	c.pendCnd = sync.NewCond(&c.pendMu)
+	if host, _, err := net.SplitHostPort(c.remote); err == nil {
+		c.remoteIP = host
+	}
+	c.identity.Store(&auth.Identity{RemoteIP: c.remoteIP})
+	c.stats.minLatency.Store(-1)
+	c.stats.lastOp.Store("NA")
+	return c
+}
+
+// Process implements watch.Watcher: it queues a notification. It is called
+// with the tree lock held, so the notification is ordered before any reply
+// that reflects the change. A watcher without READ on the znode gets
+// nothing, as ZooKeeper 3.8.4 does since CVE-2024-23944.
+func (c *conn) Process(ev watch.Event) {
+	if ev.ACL != nil && !auth.CheckACL(ev.ACL, proto.PermRead, c.identity.Load()) {
+		c.srv.metrics.NotifyDenied.Inc()
+		return
+	}
+	state := proto.StateSyncConnected
+	e := jute.NewEncoder(make([]byte, 4, 64))
+	hdr := proto.ReplyHeader{Xid: proto.XidNotification, Zxid: -1, Err: 0}
+	hdr.Encode(e)
+	body := proto.WatcherEvent{Type: ev.Type, State: state, Path: ev.Path}
+	body.Encode(e)
+	c.srv.metrics.Notifications.Inc()
+	c.enqueue(e.Bytes())
+}
+
+var _ watch.Watcher = (*conn)(nil)
+
+// frame finishes a frame built by an encoder whose first 4 bytes were
+// reserved for the length.
+func frame(b []byte) []byte {
+	binary.BigEndian.PutUint32(b[:4], uint32(len(b)-4))
+	return b
+}
+
+// reply encodes and queues a reply header and an optional body.
+func (c *conn) reply(hdr proto.ReplyHeader, body proto.Record) {
+	e := jute.NewEncoder(make([]byte, 4, 128))
+	hdr.Encode(e)
+	if body != nil && hdr.Err == proto.ErrOK {
+		body.Encode(e)
+	}
+	c.stats.lastZxid.Store(hdr.Zxid)
+	c.enqueue(e.Bytes())
+}
+
+// enqueue queues one frame (with its 4 reserved length bytes) for the writer.
+func (c *conn) enqueue(b []byte) {
+	b = frame(b)
+	c.outMu.Lock()
+	if c.outClosing {
+		c.outMu.Unlock()
+		return
+	}
+	c.out = append(c.out, b)
+	c.outBytes += len(b)
+	over := c.outBytes > maxQueuedBytes
+	c.outMu.Unlock()
+	c.srv.metrics.PacketsSent.Inc()
+	c.srv.stats.packetsSent.Add(1)
+	c.stats.sent.Add(1)
+	if over {
+		c.srv.metrics.SlowClients.Inc()
+		c.srv.log.Warn().Str("remote", c.remote).Str("session", hex(c.sessionID.Load())).
+			Msg("closing connection: client is not reading its replies")
+		c.close("slow_client")
+		return
+	}
+	select {
+	case c.outWake <- struct{}{}:
+	default:
+	}
+}
+
+// closeAfterFlush stops accepting frames and closes the connection once
+// everything already queued was written (closeSession, auth failure,
+// unimplemented op, invalid session).
+func (c *conn) closeAfterFlush(reason string) {
+	c.outMu.Lock()
+	if c.closeWhy == "" {
+		c.closeWhy = reason
+	}
+	c.outClosing = true
+	c.outMu.Unlock()
+	select {
+	case c.outWake <- struct{}{}:
+	default:
+	}
+}
+
+// close closes the connection at once.
+func (c *conn) close(reason string) {
+	c.closeOnce.Do(func() {
+		c.outMu.Lock()
+		if c.closeWhy == "" {
+			c.closeWhy = reason
+		}
+		c.outClosing = true
+		c.outMu.Unlock()
+		close(c.closed)
+		c.nc.Close()
+		c.pendMu.Lock()
+		c.pendCnd.Broadcast()
+		c.pendMu.Unlock()
+	})
+}
+
+// writeLoop sends queued frames, flushing only when the queue is empty so
+// that a burst of replies costs one system call.
+func (c *conn) writeLoop() {
+	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	var batch [][]byte
+	for {
+		select {
+		case <-c.outWake:
+		case <-c.closed:
+			return
+		}
+		for {
+			c.outMu.Lock()
+			batch, c.out = c.out, batch[:0]
+			c.outBytes = 0
+			closing := c.outClosing
+			c.outMu.Unlock()
+			if len(batch) == 0 {
+				if err := bw.Flush(); err != nil {
+					c.close("error")
+					return
+				}
+				if closing {
+					c.finishClose()
+					return
+				}
+				break
+			}
+			for i, b := range batch {
+				n, err := bw.Write(b)
+				c.srv.metrics.BytesSent.Add(float64(n))
+				if err != nil {
+					c.close("error")
+					return
+				}
+				batch[i] = nil
+			}
+		}
+	}
+}
+
+// finishClose ends a connection whose last frames were just flushed. It
+// half-closes (the client reads its last reply, then EOF) and waits, bounded,
+// for the reader to drain what the client still sends: closing a socket with
+// unread input makes the kernel send a reset, which can destroy the reply
+// before the client reads it.
+func (c *conn) finishClose() {
+	if tc, ok := c.nc.(*net.TCPConn); ok {
+		_ = tc.CloseWrite()
+	}
+	select {
+	case <-c.readerDone:
+	case <-time.After(2 * time.Second):
+	}
+	c.outMu.Lock()
+	why := c.closeWhy
+	c.outMu.Unlock()
+	c.close(why)
+}
+
+// errFrameLength reports a frame length ZooKeeper would refuse ("Len error").
+var errFrameLength = errors.New("frame length out of range")
+
+// readFrame reads one length-prefixed frame into buf (grown as needed).
+func (c *conn) readFrame(r *bufio.Reader, buf []byte) ([]byte, error) {
+	var lb [4]byte
+	if _, err := io.ReadFull(r, lb[:]); err != nil {
+		return nil, err
+	}
+	return c.readBody(r, int32(binary.BigEndian.Uint32(lb[:])), buf)
+}
+
+func (c *conn) readBody(r *bufio.Reader, n int32, buf []byte) ([]byte, error) {
+	if n < 0 || int(n) > c.srv.opts.MaxBuffer {
+		return nil, fmt.Errorf("%w: %d (limit %d)", errFrameLength, n, c.srv.opts.MaxBuffer)
+	}
+	if cap(buf) < int(n) {
+		buf = make([]byte, n)
+	}
+	buf = buf[:n]
+	if _, err := io.ReadFull(r, buf); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, fmt.Errorf("frame of %d bytes: %w", n, err)
+	}
+	c.srv.metrics.BytesReceived.Add(float64(n) + 4)
+	c.srv.metrics.PacketsReceived.Inc()
+	c.srv.stats.packetsReceived.Add(1)
+	c.stats.received.Add(1)
+	return buf, nil
+}
+
+// addPending and donePending track this connection's writes in flight.
+func (c *conn) addPending() {
+	c.pendMu.Lock()
+	c.pending++
+	c.pendMu.Unlock()
+}
+
+func (c *conn) donePending() {
+	c.pendMu.Lock()
+	c.pending--
+	if c.pending == 0 {
+		c.pendCnd.Broadcast()
+	}
+	c.pendMu.Unlock()
+}
+
+// waitWrites blocks until this connection has no write in the pipeline,
+// so that a read sees the client's own earlier writes. It returns false if
+// the connection closed meanwhile.
+func (c *conn) waitWrites() bool {
+	c.pendMu.Lock()
+	defer c.pendMu.Unlock()
+	for c.pending > 0 {
+		select {
+		case <-c.closed:
+			return false
+		default:
+		}
+		c.pendCnd.Wait()
+	}
+	select {
+	case <-c.closed:
+		return false
+	default:
+		return true
+	}
+}
+
+// recordLatency feeds the per-connection and server-wide latency stats
+// that srvr, stat and cons print (in milliseconds, as ZooKeeper does).
+func (c *conn) recordLatency(start time.Time, op proto.Op, cxid int32) {
+	ms := time.Since(start).Milliseconds()
+	c.stats.count.Add(1)
+	c.stats.sumLatency.Add(ms)
+	for {
+		cur := c.stats.minLatency.Load()
+		if cur != -1 && cur <= ms {
+			break
+		}
+		if c.stats.minLatency.CompareAndSwap(cur, ms) {
+			break
+		}
+	}
+	for {
+		cur := c.stats.maxLatency.Load()
+		if cur >= ms || c.stats.maxLatency.CompareAndSwap(cur, ms) {
+			break
+		}
+	}
+	c.stats.lastCxid.Store(cxid)
+	c.stats.lastOp.Store(shortOp(op))
+	c.stats.lastResp.Store(time.Now().UnixMilli())
+	c.srv.stats.recordLatency(ms)
+}
+
+// shortOp is the four-letter code ZooKeeper's cons prints as lop.
+func shortOp(op proto.Op) string {
+	switch op {
+	case proto.OpCreate, proto.OpCreate2, proto.OpCreateContainer, proto.OpCreateTTL:
+		return "CREA"
+	case proto.OpDelete, proto.OpDeleteContainer:
+		return "DELE"
+	case proto.OpExists:
+		return "EXIS"
+	case proto.OpGetData:
+		return "GETD"
+	case proto.OpSetData:
+		return "SETD"
+	case proto.OpGetACL:
+		return "GETA"
+	case proto.OpSetACL:
+		return "SETA"
+	case proto.OpGetChildren:
+		return "GETC"
+	case proto.OpGetChildren2:
+		return "GETC"
+	case proto.OpSync:
+		return "SYNC"
+	case proto.OpPing:
+		return "PING"
+	case proto.OpMulti:
+		return "MULT"
+	case proto.OpMultiRead:
+		return "MLTR"
+	case proto.OpCloseSession:
+		return "CLOS"
+	case proto.OpCreateSession:
+		return "SESS"
+	case proto.OpSetWatches, proto.OpSetWatches2:
+		return "SETW"
+	case proto.OpCheck:
+		return "CHEC"
+	case proto.OpAddWatch:
+		return "ADDW"
+	case proto.OpRemoveWatches:
+		return "REMW"
+	case proto.OpCheckWatches:
+		return "CHKW"
+	case proto.OpGetEphemerals:
+		return "GETE"
+	case proto.OpGetAllChildrenNumber:
+		return "GETACN"
+	case proto.OpWhoAmI:
+		return "HOMI"
+	}
+	return "NA"
+}
