@@ -7,6 +7,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -145,7 +146,51 @@ func loadOne(tg Target, opts LoadOptions) error {
 		return fmt.Errorf("maxClientCnxns: %w", err)
 	}
 	// A malformed frame: a negative length.
-	return sendBadFrame(tg.ClientAddr)
+	return sendCountedBadFrame(tg)
+}
+
+// sendCountedBadFrame sends bad frames until the target's /metrics shows
+// zkd_server_bad_input_total. The connections exceedMaxClientCnxns just
+// closed may still count against maxClientCnxns on the server for a moment,
+// and then the server refuses the bad frame's connection before reading it.
+func sendCountedBadFrame(tg Target) error {
+	deadline := time.Now().Add(15 * time.Second)
+	for attempt := 1; ; attempt++ {
+		if err := sendBadFrame(tg.ClientAddr); err != nil {
+			return err
+		}
+		counted, err := metricExposed(tg.MetricsAddr, "zkd_server_bad_input_total")
+		if err != nil {
+			return err
+		}
+		if counted {
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("bad frame not counted after %d attempts", attempt)
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// metricExposed reports whether the /metrics page at addr has a sample of
+// the metric name.
+func metricExposed(addr, name string) (bool, error) {
+	resp, err := http.Get("http://" + addr + "/metrics")
+	if err != nil {
+		return false, fmt.Errorf("scrape %s: %w", addr, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return false, fmt.Errorf("scrape %s: %w", addr, err)
+	}
+	for line := range strings.Lines(string(body)) {
+		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // exceedMaxClientCnxns holds MaxClientCnxns connections open and opens one
