@@ -130,5 +130,4 @@ func ensembleOnlyReason(name string) string {
 // rareSeries are names the rules use that a healthy server under this
 // test's load does not export, with the reason.
 var rareSeries = map[string]string{
-	"zkd_storage_log_corruptions_total": "a label-vector counter created only when recovery stops at a damaged log, after which zkd exits before serving /metrics",
 }

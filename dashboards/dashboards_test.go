@@ -44,7 +44,6 @@ var wantDashboards = []string{
 var startupCounters = []string{
 	"zkd_storage_replayed_txns_total",
 	"zkd_storage_torn_tails_total",
-	"zkd_storage_log_corruptions_total",
 	"zkd_storage_bad_snapshots_total",
 }
 

@@ -36,7 +36,6 @@ var ensembleOnly = []struct{ prefix, reason string }{
 // so no query of them can be checked live. Keep this list short: every
 // entry is a panel (and possibly an alert) that never shows anything.
 var unobservable = []struct{ prefix, reason string }{
-	{"zkd_storage_log_corruptions_total", "counted only when recovery stops at a damaged txn log, and then zkd exits before /metrics serves, so no scrape ever sees it"},
 }
 
 // unobservableReason returns why expr can have no data from a running
