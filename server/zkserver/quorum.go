@@ -49,6 +49,9 @@ type quorumState struct {
 	pending map[reqKey]*writeReq // writes of this server's clients (and traced forwarded ones) awaiting their commit
 	syncs   []*writeReq          // syncs of this server's clients, in submission order
 	touched map[int64]struct{}   // learner: sessions touched since the last PING
+	// traced (leader, tracing on): traced writes awaiting their quorum, by
+	// zxid, so OnQuorumProgress can mark the leader's fsync and each ACK.
+	traced map[int64]*writeTrace
 }
 
 type reqKey struct {
@@ -57,12 +60,13 @@ type reqKey struct {
 }
 
 func newQuorumState(p *peer.Peer, id int64) *quorumState {
-	return &quorumState{peer: p, id: id, pending: map[reqKey]*writeReq{}, touched: map[int64]struct{}{}}
+	return &quorumState{peer: p, id: id, pending: map[reqKey]*writeReq{}, touched: map[int64]struct{}{},
+		traced: map[int64]*writeTrace{}}
 }
 
 // peerHooks connects the server to its peer.
 func (s *Server) peerHooks() peer.Hooks {
-	return peer.Hooks{
+	h := peer.Hooks{
 		OnCommit:  s.onCommit,
 		OnRequest: s.onForwarded,
 		OnSynced:  s.onSynced,
@@ -70,6 +74,25 @@ func (s *Server) peerHooks() peer.Hooks {
 		PingData:  s.pingData,
 		OnStatus:  s.onPeerStatus,
 	}
+	if s.tracing != nil {
+		h.OnQuorumProgress = s.onQuorumProgress
+	}
+	return h
+}
+
+// onQuorumProgress records, on a traced write's span, when the leader's
+// own copy became durable and when each follower's ACK arrived.
+func (s *Server) onQuorumProgress(p peer.QuorumProgress) {
+	q := s.q
+	q.mu.Lock()
+	if wt := q.traced[p.Zxid]; wt != nil {
+		if p.From == q.id {
+			wt.leaderDurable = p.At
+		} else {
+			wt.acks = append(wt.acks, quorumAck{from: p.From, at: p.At})
+		}
+	}
+	q.mu.Unlock()
 }
 
 // serving reports whether clients may use the server; standalone servers
@@ -148,6 +171,7 @@ func (s *Server) onPeerStatus(st peer.Status) {
 		q.pending = map[reqKey]*writeReq{}
 		q.syncs = nil
 		clear(q.touched)
+		clear(q.traced)
 	}
 	serving, leadingNow := q.serving, q.serving && q.leading
 	q.mu.Unlock()
@@ -306,6 +330,9 @@ func (s *Server) quorumBatch(batch []*writeReq) {
 	for _, p := range txns {
 		if p.w.trace != nil {
 			p.w.submitted = now
+			if p.txn != nil {
+				q.traced[p.hdr.Zxid] = p.w.trace
+			}
 		}
 		switch {
 		case p.w.sync && p.w.syncTo == q.id:
@@ -510,6 +537,9 @@ func (s *Server) onCommit(e zab.Entry, res datatree.Result) {
 	w := q.pending[key]
 	if w != nil {
 		delete(q.pending, key)
+	}
+	if len(q.traced) > 0 {
+		delete(q.traced, hdr.Zxid)
 	}
 	leading := q.leading
 	q.mu.Unlock()

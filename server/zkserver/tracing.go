@@ -33,8 +33,10 @@ import (
 // there.
 //
 // In an ensemble, a write's span on the leader has a "zk.quorum" child from
-// the proposal to its commit (the leader's fsync and the followers' ACKs,
-// in parallel). On a learner it has a "zk.forward" child from forwarding to
+// the proposal to its commit; inside it a "zk.fsync" child ends when the
+// leader's own copy is durable, and an "ack" event (zk.ack.server_id)
+// marks each follower's ACK, so a slow disk and a slow follower look
+// different. On a learner it has a "zk.forward" child from forwarding to
 // the commit coming back; the request's span context travels with the
 // forwarded REQUEST (as a "zkd-trace" entry of QuorumPacket.authinfo, which
 // no ACL scheme matches), and the leader records its part of the request
@@ -51,8 +53,10 @@ const (
 	attrBatchSize     = attribute.Key("zk.batch.requests")
 	attrBatchTxns     = attribute.Key("zk.batch.txns")
 	attrForwardedFrom = attribute.Key("zk.forwarded_from") // learner's server id
+	attrAckFrom       = attribute.Key("zk.ack.server_id")  // follower whose ACK an event records
 	spanCommit        = "txnlog.commit"
 	eventReplyQueued  = "reply queued"
+	eventAck          = "ack"
 )
 
 // phase is a step of a write's way through the pipeline.
@@ -161,6 +165,16 @@ type writeTrace struct {
 	zxid    int64
 	replied time.Time
 	done    bool // the request was answered (observe ran)
+	// On the leader, inside phaseQuorum: when its own log write of the
+	// txn was durable, and the followers' ACKs as they arrived.
+	leaderDurable time.Time
+	acks          []quorumAck
+}
+
+// quorumAck is a follower's ACK of a traced proposal.
+type quorumAck struct {
+	from int64
+	at   time.Time
 }
 
 func (wt *writeTrace) mark(p phase, start, end time.Time) {
@@ -264,6 +278,9 @@ func (t *tracing) finishBatch(batch []pending, commit *batchCommit) {
 				continue
 			}
 			_, child := t.tracer.Start(ctx, phaseSpanNames[p], trace.WithTimestamp(m.start))
+			if p == phaseQuorum {
+				t.traceQuorum(child, wt, m.start)
+			}
 			child.End(trace.WithTimestamp(m.end))
 		}
 		if !wt.done {
@@ -272,6 +289,22 @@ func (t *tracing) finishBatch(batch []pending, commit *batchCommit) {
 			wt.answered(proto.ErrSystemError, 0)
 		}
 		finishSpan(wt.span, wt.code, wt.zxid, wt.replied)
+	}
+}
+
+// traceQuorum splits a leader's "zk.quorum" span: a "zk.fsync" child from
+// the proposal until the leader's own copy was durable, and an "ack" event
+// (with the follower's id) for every follower ACK that arrived before the
+// commit. The slowest of these that the quorum needed is what the write
+// waited for.
+func (t *tracing) traceQuorum(quorum trace.Span, wt *writeTrace, proposed time.Time) {
+	if !wt.leaderDurable.IsZero() {
+		ctx := trace.ContextWithSpan(context.Background(), quorum)
+		_, fs := t.tracer.Start(ctx, phaseSpanNames[phaseFsync], trace.WithTimestamp(proposed))
+		fs.End(trace.WithTimestamp(wt.leaderDurable))
+	}
+	for _, a := range wt.acks {
+		quorum.AddEvent(eventAck, trace.WithTimestamp(a.at), trace.WithAttributes(attrAckFrom.Int64(a.from)))
 	}
 }
 

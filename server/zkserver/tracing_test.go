@@ -417,7 +417,8 @@ func (b *syncBuffer) String() string {
 // TestTracingAcrossEnsemble: a write through a follower is one trace: the
 // follower's request span with a "zk.forward" child, and the leader's span
 // of the same request as its child (the span context travels with the
-// forwarded REQUEST) with "zk.prep" and "zk.quorum" children.
+// forwarded REQUEST) with "zk.prep" and "zk.quorum" children, the latter
+// holding the leader's "zk.fsync" and an "ack" event per follower ACK.
 func TestTracingAcrossEnsemble(t *testing.T) {
 	exp := tracetest.NewInMemoryExporter()
 	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
@@ -465,6 +466,42 @@ func TestTracingAcrossEnsemble(t *testing.T) {
 	for _, want := range []string{"zk.prep", "zk.quorum"} {
 		if _, ok := kids[want]; !ok {
 			t.Errorf("leader span children %v, want %s", kids, want)
+		}
+	}
+	// zk.quorum splits into the leader's own fsync and the followers'
+	// ACKs: a commit needs both the leader's durable copy and at least one
+	// follower's ACK.
+	if quorum, ok := kids["zk.quorum"]; ok {
+		spans = waitChildren(t, exp, quorum.SpanContext, 1)
+		fsync, ok := childrenOf(spans, quorum.SpanContext)["zk.fsync"]
+		switch {
+		case !ok:
+			t.Errorf("zk.quorum children %v, want zk.fsync", childrenOf(spans, quorum.SpanContext))
+		case fsync.StartTime.Before(quorum.StartTime) || fsync.EndTime.After(quorum.EndTime):
+			t.Errorf("zk.fsync [%v, %v] is not inside zk.quorum [%v, %v]", fsync.StartTime, fsync.EndTime, quorum.StartTime, quorum.EndTime)
+		}
+		followers := e.Followers(leader)
+		acks := 0
+		for _, ev := range quorum.Events {
+			if ev.Name != "ack" {
+				continue
+			}
+			acks++
+			var from int64
+			for _, kv := range ev.Attributes {
+				if kv.Key == "zk.ack.server_id" {
+					from = kv.Value.AsInt64()
+				}
+			}
+			if !slices.Contains(followers, from) {
+				t.Errorf("ack event from server %d, want one of the followers %v", from, followers)
+			}
+			if ev.Time.Before(quorum.StartTime) || ev.Time.After(quorum.EndTime) {
+				t.Errorf("ack event at %v outside zk.quorum [%v, %v]", ev.Time, quorum.StartTime, quorum.EndTime)
+			}
+		}
+		if acks == 0 {
+			t.Errorf("zk.quorum has no ack event; events %v", quorum.Events)
 		}
 	}
 	if onFollower.Status.Code == codes.Error || onLeader.Status.Code == codes.Error {

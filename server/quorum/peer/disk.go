@@ -23,7 +23,7 @@ type disk struct {
 	opts     storage.Options // with a MetricSet: the Store is reopened
 	treeOpts datatree.Options
 	store    *storage.Store
-	// ioMu serialises log writes by the leader's log writer goroutine
+	// ioMu serialises log writes by the log writer goroutine
 	// with reads of the log files (Entries).
 	ioMu sync.Mutex
 
@@ -211,7 +211,7 @@ func (d *disk) append(entries []zab.Entry) error {
 }
 
 // write appends entries to the txn log and fsyncs them, and reports
-// whether a snapshot is due. The leader's log writer calls it from its own
+// whether a snapshot is due. The log writer calls it from its own
 // goroutine; ioMu keeps readers of the log files (Entries) out meanwhile.
 func (d *disk) write(entries []zab.Entry) (snapDue bool, err error) {
 	d.ioMu.Lock()

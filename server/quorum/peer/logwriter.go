@@ -6,14 +6,16 @@ import (
 	"github.com/zkd-io/zkd/server/quorum/zab"
 )
 
-// logWriter makes a broadcasting leader's proposals durable on a goroutine
+// logWriter makes a broadcasting peer's proposals durable on a goroutine
 // of its own, as ZooKeeper's SyncRequestProcessor does, so that the owner
-// goroutine keeps counting ACKs, committing and proposing the next batch
-// while the disk works. Batches queued during one fsync share the next
+// goroutine keeps working while the disk does: a leader counts ACKs,
+// commits and proposes the next batch; a learner applies COMMITs and
+// answers its clients. Batches queued during one fsync share the next
 // (group commit). The core learns of each batch's durability through
-// Advance, called by the owner in order when the writer reports back; its
-// own vote for a txn counts only then (zab.Ready), so this changes when
-// work happens, not what may be acknowledged.
+// Advance, called by the owner in order when the writer reports back; a
+// leader's own vote for a txn counts only then (zab.Ready), and a learner
+// sends its ACKs only then, so this changes when work happens, not what
+// may be acknowledged.
 type logWriter struct {
 	d *disk
 

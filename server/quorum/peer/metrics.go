@@ -101,17 +101,25 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	return m, nil
 }
 
+// setRole records the state a new role starts in. Lag series start over
+// with every role (the leader's publishLag adds them as followers sync).
 func (m *metrics) setRole(state int) {
 	m.state.Set(float64(state))
+	m.lag.Reset()
 	if state != stateLeading {
 		m.isLeader.Set(0)
 		m.synced.Set(0)
 		m.outstanding.Set(0)
-		m.lag.Reset()
 		m.ackLatency.Reset()
 	}
 }
 
-func (m *metrics) setLag(id int64, lag int64) {
-	m.lag.WithLabelValues(strconv.FormatInt(id, 10)).Set(float64(lag))
+// lagGauge is the zxid lag series of follower id.
+func (m *metrics) lagGauge(id int64) prometheus.Gauge {
+	return m.lag.WithLabelValues(strconv.FormatInt(id, 10))
+}
+
+// deleteLag removes the lag series of a follower that is no longer synced.
+func (m *metrics) deleteLag(id int64) {
+	m.lag.DeleteLabelValues(strconv.FormatInt(id, 10))
 }

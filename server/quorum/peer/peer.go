@@ -159,6 +159,20 @@ type Hooks struct {
 	// OnStatus is called when State, Leader, Epoch or Established change.
 	// Owner goroutine; must not block.
 	OnStatus func(Status)
+	// OnQuorumProgress (leader), if set, is told how each outstanding
+	// proposal gathers its quorum: when the leader's own log write of it
+	// became durable (From is this server's id) and when each follower's
+	// ACK arrived (From is that follower). Tracing uses it to split a
+	// write's time in the quorum into the leader's fsync and the
+	// followers' ACKs. Owner goroutine; must not block.
+	OnQuorumProgress func(QuorumProgress)
+}
+
+// QuorumProgress is one step of a proposal towards its quorum.
+type QuorumProgress struct {
+	Zxid int64
+	From int64     // the server whose durable copy this is
+	At   time.Time // when the leader learned of it
 }
 
 func (c *Config) validate() error {

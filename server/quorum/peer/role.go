@@ -12,6 +12,8 @@ import (
 	"sync"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+
 	"github.com/zkd-io/zkd/server/datatree"
 	"github.com/zkd-io/zkd/server/proto"
 	"github.com/zkd-io/zkd/server/quorum/wire"
@@ -50,12 +52,14 @@ type role struct {
 	waiters map[int64]*proposal
 	est     bool
 
-	started    time.Time           // the role began (learners: sync duration)
-	lagging    map[int64]bool      // leader: followers above the lag warning
-	syncKind   string              // learner: how the leader synced it
-	proposedAt map[int64]time.Time // leader: outstanding proposals (latency metrics)
+	started    time.Time                     // the role began (learners: sync duration)
+	lagging    map[int64]bool                // leader: followers above the lag warning
+	syncKind   string                        // learner: how the leader synced it
+	proposedAt map[int64]time.Time           // leader: outstanding proposals (latency metrics)
+	ackObs     map[int64]prometheus.Observer // leader: ACK latency by follower
+	lagGauges  map[int64]prometheus.Gauge    // leader: published lag series by follower
 
-	writer   *logWriter  // leader in broadcast: asynchronous log writes
+	writer   *logWriter  // in broadcast: asynchronous log writes
 	inflight []zab.Ready // Readies handed to writer, not yet Advanced
 }
 
@@ -70,6 +74,8 @@ func (r *role) run(ctx context.Context) error {
 	r.acked = map[int64]int64{}
 	r.waiters = map[int64]*proposal{}
 	r.proposedAt = map[int64]time.Time{}
+	r.ackObs = map[int64]prometheus.Observer{}
+	r.lagGauges = map[int64]prometheus.Gauge{}
 	r.lagging = map[int64]bool{}
 	r.started = time.Now()
 	var ln net.Listener
@@ -308,7 +314,11 @@ func (r *role) onEvent(ev event) error {
 			if m.Zxid&0xffffffff != 0 {
 				r.acked[c.id] = max(r.acked[c.id], m.Zxid)
 				if t, ok := r.proposedAt[m.Zxid]; ok {
-					r.p.metrics.ackLatency.WithLabelValues(strconv.FormatInt(c.id, 10)).Observe(time.Since(t).Seconds())
+					now := time.Now()
+					r.ackObserver(c.id).Observe(now.Sub(t).Seconds())
+					if r.p.cfg.OnQuorumProgress != nil {
+						r.p.cfg.OnQuorumProgress(QuorumProgress{Zxid: m.Zxid, From: c.id, At: now})
+					}
 				}
 			} else if m.Zxid>>32 != 0 {
 				// The NEWLEADER ack: the learner holds what the sync sent,
@@ -401,7 +411,7 @@ func (r *role) handleReady() error {
 		r.deliver(&rd)
 		if rd.Established {
 			r.est = true
-			if r.leader == r.self() && r.writer == nil {
+			if r.writer == nil {
 				r.writer = startLogWriter(r.d)
 			}
 			if r.onEstablished != nil {
@@ -440,12 +450,20 @@ func (r *role) sendProposalsEarly(rd *zab.Ready) map[int]bool {
 	return sent
 }
 
-// writeAsync carries out a broadcasting leader's Ready whose only durable
-// work is appending proposals: commits are applied and messages sent now
-// (none of them depends on this append: the leader's own vote for these
-// txns counts only at Advance), and the append goes to the log writer;
-// Advance follows when it is durable (onWritten). It reports whether it
-// took rd.
+// writeAsync carries out a Ready in broadcast whose only durable work is
+// appending proposals, so the owner goroutine keeps applying commits and
+// answering clients while the disk works: commits are applied and
+// messages sent now, the append goes to the log writer, and Advance
+// follows when it is durable (onWritten). It reports whether it took rd.
+//
+// On the leader none of the messages depends on this append: its own
+// vote for these txns counts only at Advance. A learner's ACKs do depend
+// on it, so they wait for the write (advanceWritten sends them); its other
+// messages (forwarded requests, pings, syncs) leave now. A learner applies
+// the commits at once even when their txns are still being logged here:
+// a COMMIT means a quorum already has them on disk, which is what
+// ZooKeeper's followers rely on too (their CommitProcessor does not wait
+// for the local SyncRequestProcessor).
 func (r *role) writeAsync(rd *zab.Ready) bool {
 	if r.writer == nil || len(rd.Append) == 0 || rd.Snapshot != nil || rd.Truncate != nil ||
 		rd.SetAcceptedEpoch != nil || rd.SetCurrentEpoch != nil || rd.StepDown != nil || rd.Established {
@@ -454,7 +472,11 @@ func (r *role) writeAsync(rd *zab.Ready) bool {
 	r.writer.enqueue(rd.Append)
 	r.inflight = append(r.inflight, *rd)
 	r.apply(rd.Commit)
+	learner := r.leader != r.self()
 	for _, m := range rd.Messages {
+		if learner && m.Type == zab.MsgAck {
+			continue
+		}
 		if err := r.send(m); err != nil {
 			r.notSent(m, err)
 		}
@@ -499,12 +521,74 @@ func (r *role) advanceWritten(wd writeDone) error {
 		return &fatalError{wd.err}
 	}
 	r.d.appended(wd.entries, wd.snapDue)
+	learner := r.leader != r.self()
+	if !learner && r.p.cfg.OnQuorumProgress != nil {
+		now := time.Now()
+		for i := range wd.entries {
+			r.p.cfg.OnQuorumProgress(QuorumProgress{Zxid: wd.entries[i].Hdr.Zxid, From: r.self(), At: now})
+		}
+	}
 	for range wd.batches {
 		rd := r.inflight[0]
 		r.inflight = r.inflight[1:]
+		if learner {
+			r.sendAcks(rd.Messages)
+		}
 		r.node.Advance(rd)
 	}
 	return nil
+}
+
+// publishLag sets the lag gauge of every synced follower and removes the
+// series of followers no longer synced. It runs after every event, so the
+// gauges are looked up once per follower, not once per call.
+func (r *role) publishLag(last int64, followers []FollowerStatus) {
+	seen := 0
+	for _, f := range followers {
+		if !f.Synced {
+			continue
+		}
+		g, ok := r.lagGauges[f.ID]
+		if !ok {
+			g = r.p.metrics.lagGauge(f.ID)
+			r.lagGauges[f.ID] = g
+		}
+		g.Set(float64(max(0, last-f.AckedZxid)))
+		seen++
+	}
+	if seen == len(r.lagGauges) {
+		return
+	}
+	for id := range r.lagGauges {
+		if !slices.ContainsFunc(followers, func(f FollowerStatus) bool { return f.ID == id && f.Synced }) {
+			r.p.metrics.deleteLag(id)
+			delete(r.lagGauges, id)
+		}
+	}
+}
+
+// ackObserver is the follower's ACK latency histogram, looked up once per
+// follower rather than once per ACK.
+func (r *role) ackObserver(id int64) prometheus.Observer {
+	o, ok := r.ackObs[id]
+	if !ok {
+		o = r.p.metrics.ackLatency.WithLabelValues(strconv.FormatInt(id, 10))
+		r.ackObs[id] = o
+	}
+	return o
+}
+
+// sendAcks sends a learner's ACKs that waited for their txns to be
+// durable (writeAsync held them back).
+func (r *role) sendAcks(msgs []zab.Message) {
+	for _, m := range msgs {
+		if m.Type != zab.MsgAck {
+			continue
+		}
+		if err := r.send(m); err != nil {
+			r.notSent(m, err)
+		}
+	}
 }
 
 // snapshotIfDue writes a snapshot when storage asked for one. A failure
@@ -751,12 +835,7 @@ func (r *role) publish() {
 		r.p.metrics.synced.Set(float64(len(zs.SyncedFollowers)))
 		r.p.metrics.outstanding.Set(float64(len(r.proposedAt)))
 		r.warnLagging(zs.LastZxid, s.Followers)
-		r.p.metrics.lag.Reset()
-		for _, f := range s.Followers {
-			if f.Synced {
-				r.p.metrics.setLag(f.ID, max(0, zs.LastZxid-f.AckedZxid))
-			}
-		}
+		r.publishLag(zs.LastZxid, s.Followers)
 	}
 	r.p.setStatus(s)
 }

@@ -255,8 +255,13 @@ func (n *Node) tryCommit() {
 		n.applied = z
 		n.hist = append(n.hist, p.e)
 		if extra := len(n.hist) - n.cfg.CommitLogCount; extra > 0 {
+			// Reslice rather than copy: append reallocates once the
+			// front-trimmed capacity runs out, copying only the live
+			// window, so trimming costs O(1) per commit instead of
+			// O(CommitLogCount). Entries are never modified in place, so
+			// a sync plan still holding an older window stays valid.
 			n.histBase = n.hist[extra-1].Zxid()
-			n.hist = slices.Clone(n.hist[extra:])
+			n.hist = n.hist[extra:]
 		}
 		for _, id := range n.learnerIDs() {
 			h := n.handlers[id]
