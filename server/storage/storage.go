@@ -17,6 +17,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"sync"
 	"time"
 
@@ -500,6 +501,12 @@ func (s *Store) Snapshot(zxid int64, stream []byte) (string, error) {
 		return "", err
 	}
 	s.log.Info().Str("file", path).Str("zxid", hex(zxid)).Int("bytes", len(stream)).Msg("snapshot written")
+	// The encoded stream is as large as the tree's data, and with it the
+	// heap just peaked at about twice the live tree. Go's background
+	// scavenger returns such a peak to the OS only over minutes, so the
+	// resident size would stay at the peak: hand it back now, off the
+	// caller's goroutine (the peer's owner takes snapshots in line).
+	go debug.FreeOSMemory()
 	return path, nil
 }
 
