@@ -507,8 +507,8 @@ func (p Problem) String() string { return p.Metric + ": " + p.Text }
 //   - counters, and only counters, end in _total;
 //   - no name ends in _count, _sum or _bucket, which histograms and
 //     summaries add to their series;
-//   - histograms are in seconds or unitless (a count or size, as the help
-//     text says);
+//   - histograms are in seconds (latencies), bytes (sizes of things on
+//     the wire or on disk) or unitless (a count, as the help text says);
 //   - units are base units (seconds, not milliseconds; ratio, not percent).
 //
 // Standard collectors are held only to the rules their upstream names can
@@ -544,8 +544,8 @@ func (c *Catalogue) Check() []Problem {
 		if std {
 			continue
 		}
-		if e.Type == TypeHistogram && e.Unit != "seconds" && e.Unit != "" {
-			add("histogram in %s: zkd histograms are in seconds or unitless", e.Unit)
+		if e.Type == TypeHistogram && e.Unit != "seconds" && e.Unit != "bytes" && e.Unit != "" {
+			add("histogram in %s: zkd histograms are in seconds, bytes or unitless", e.Unit)
 		}
 		for _, part := range strings.Split(strings.TrimSuffix(e.Name, "_total"), "_")[1:] {
 			if slices.Contains(nonBaseUnits, part) {

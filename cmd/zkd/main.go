@@ -219,6 +219,8 @@ func runServer(args []string, stderr io.Writer) error {
 		MaxClientCnxns:         cfg.MaxClientCnxns,
 		MaxBuffer:              cfg.JuteMaxBuffer,
 		GlobalOutstandingLimit: cfg.GlobalOutstandingLimit,
+		RequestThrottle:        requestThrottleOptions(cfg.RequestThrottle),
+		ConnectionThrottle:     connectionThrottleOptions(cfg.ConnectionThrottle),
 		ExtendedTypes:          cfg.ExtendedTypesEnabled,
 		SuperDigest:            cfg.SuperDigest,
 		FourLetterAllowed:      cfg.FourLetterAllowed,
@@ -271,6 +273,38 @@ func runServer(args []string, stderr io.Writer) error {
 		svcs = append(svcs, httpSrv)
 	}
 	return runServices(logger, svcs...)
+}
+
+// requestThrottleOptions maps zoo.cfg's request throttler keys to the
+// server's options.
+func requestThrottleOptions(t config.RequestThrottle) zkserver.RequestThrottleOptions {
+	return zkserver.RequestThrottleOptions{
+		MaxRequests:            t.MaxRequests,
+		StallTime:              t.StallTime,
+		KeepStale:              !t.DropStale,
+		NoStaleConnectionCheck: !t.StaleConnectionCheck,
+		StaleLatencyCheck:      t.StaleLatencyCheck,
+		ThrottledOpWaitTime:    t.ThrottledOpWaitTime,
+	}
+}
+
+// connectionThrottleOptions maps zoo.cfg's connection throttle keys to the
+// server's options; a freeze time of -1 leaves BLUE off.
+func connectionThrottleOptions(t config.ConnectionThrottle) zkserver.ConnectionThrottleOptions {
+	o := zkserver.ConnectionThrottleOptions{
+		Tokens:              t.Tokens,
+		FillTime:            t.FillTime,
+		FillCount:           t.FillCount,
+		WeightEnabled:       t.WeightEnabled,
+		GlobalSessionWeight: t.GlobalSessionWeight,
+		LocalSessionWeight:  t.LocalSessionWeight,
+		RenewSessionWeight:  t.RenewSessionWeight,
+	}
+	if t.BlueEnabled() {
+		o.Blue = &zkserver.BlueOptions{FreezeTime: t.FreezeTime, DropIncrease: t.DropIncrease,
+			DropDecrease: t.DropDecrease, DecreaseRatio: t.DecreaseRatio}
+	}
+	return o
 }
 
 // tracingConfig is the -tracing.* flags.

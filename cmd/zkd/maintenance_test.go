@@ -28,7 +28,7 @@ func writeLog(t *testing.T, dir string, n int) {
 	}
 	for z := int64(1); z <= int64(n); z++ {
 		hdr := proto.TxnHeader{ClientID: z, Zxid: z, Time: 1, Type: proto.OpCreateSession}
-		if err := s.Append(&hdr, &proto.CreateSessionTxn{TimeOut: 4000}); err != nil {
+		if err := s.Append(&hdr, &proto.CreateSessionTxn{TimeOut: 4000}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}

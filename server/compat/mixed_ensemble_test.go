@@ -3,6 +3,7 @@ package compat_test
 import (
 	"bytes"
 	"encoding/binary"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -23,6 +24,7 @@ import (
 	"github.com/zkd-io/zkd/server/proto"
 	"github.com/zkd-io/zkd/server/quorum/wire"
 	"github.com/zkd-io/zkd/server/testpeer"
+	"github.com/zkd-io/zkd/server/txnlog"
 	"github.com/zkd-io/zkd/server/zkservertest"
 )
 
@@ -597,6 +599,45 @@ func (e *mixedEnsemble) requireEphemerals(tag string, ids ...int64) {
 	}
 }
 
+// requireDigests checks, on each member in ids, that its txn log carries a
+// TxnDigest with every txn but error txns (as ZooKeeper 3.8 logs them with
+// digests enabled, its default), and that it never found its tree to
+// differ from a txn's digest after applying it: Apache logs "Digests are
+// not matching", zkd warns that the tree digest differs.
+func (e *mixedEnsemble) requireDigests(ids ...int64) {
+	e.t.Helper()
+	for _, id := range ids {
+		m := e.members[id]
+		it, err := txnlog.NewIterator(filepath.Join(m.dataDir, "version-2"), 0, txnlog.ReadOptions{})
+		if err != nil {
+			e.t.Fatal(err)
+		}
+		n := 0
+		for {
+			rec, err := it.Next()
+			if errors.Is(err, io.EOF) {
+				break
+			}
+			if err != nil {
+				e.t.Fatalf("%s: read the txn log: %v", m.name(), err)
+			}
+			n++
+			if (rec.Digest == nil) != (rec.Hdr.Type == proto.OpError) {
+				e.t.Errorf("%s logged zxid %#x %s with digest %v; want one exactly when not an error txn",
+					m.name(), rec.Hdr.Zxid, proto.OpName(rec.Hdr.Type), rec.Digest)
+			}
+		}
+		if n == 0 {
+			e.t.Errorf("%s: no txn logged", m.name())
+		}
+		for _, bad := range []string{"Digests are not matching", "tree digest after applying a txn differs"} {
+			if strings.Contains(m.logText(), bad) {
+				e.t.Errorf("%s logged %q", m.name(), bad)
+			}
+		}
+	}
+}
+
 // requireLog waits (up to d) until member id's log matches re and
 // returns the match.
 func (e *mixedEnsemble) requireLog(id int64, d time.Duration, re string) string {
@@ -676,6 +717,9 @@ func zkdLeadsApache(t *testing.T, e *mixedEnsemble) {
 	e.requireLog(1, time.Second, `Getting a diff from the leader 0x0`)
 	e.requireWrites("zkd-leads", 1, 2, 3)
 	e.requireEphemerals("zkd-leads", 1, 2, 3)
+	// zkd's leader computes each txn's digest as Apache's prep does: the
+	// Apache followers log it and find their trees match it.
+	e.requireDigests(1, 2, 3)
 	for _, from := range []int64{1, 2} {
 		if res := e.moveSession(from, 3); res != "ok" {
 			t.Fatalf("session from %s to zkd 3: %s", e.members[from].name(), res)
@@ -731,6 +775,9 @@ func apacheLeadsZkd(t *testing.T, e *mixedEnsemble) {
 	e.requireModes(10*time.Second, map[int64]string{1: "follower", 3: "leader"})
 	e.requireWrites("apache-leads", 1, 3)
 	e.requireEphemerals("apache-leads", 1, 3)
+	// zkd's follower logs the digests Apache's leader sends and its tree
+	// matches every one.
+	e.requireDigests(1, 3)
 	for _, mv := range [][2]int64{{1, 3}, {3, 1}} {
 		if res := e.moveSession(mv[0], mv[1]); res != "ok" {
 			t.Fatalf("session from %s to %s: %s", e.members[mv[0]].name(), e.members[mv[1]].name(), res)

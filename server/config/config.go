@@ -145,6 +145,11 @@ type Config struct {
 	SuperDigest            string // "super:<base64 sha1>"; "" disables the super user
 	ReadOnlyModeEnabled    bool
 
+	// Throttles (throttle.go): ZooKeeper's RequestThrottler and
+	// BlueThrottle, configured by system property keys.
+	RequestThrottle    RequestThrottle
+	ConnectionThrottle ConnectionThrottle
+
 	// FourLetterWhitelist is 4lw.commands.whitelist as written, split at
 	// commas; nil when not set. Use FourLetterAllowed to check a command.
 	FourLetterWhitelist []string
@@ -213,6 +218,8 @@ func baseDefaults() *Config {
 		AutopurgeSnapRetainCount: 3,
 		JuteMaxBuffer:            0xfffff,
 		GlobalOutstandingLimit:   1000,
+		RequestThrottle:          defaultRequestThrottle(),
+		ConnectionThrottle:       defaultConnectionThrottle(),
 		AdminEnableServer:        true,
 		AdminServerAddress:       "0.0.0.0",
 		AdminServerPort:          8080,

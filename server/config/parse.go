@@ -126,6 +126,24 @@ var systemPropertyKeys = map[string]bool{
 	"znode.container.checkIntervalMs":          true,
 	"snapshot.compression.method":              true,
 	"znode.container.maxPerMinute":             true,
+	// The throttles (throttle.go).
+	"request_throttle_max_requests":             true,
+	"request_throttle_stall_time":               true,
+	"request_throttle_drop_stale":               true,
+	"request_stale_connection_check":            true,
+	"request_stale_latency_check":               true,
+	"throttled_op_wait_time":                    true,
+	"connection_throttle_tokens":                true,
+	"connection_throttle_fill_time":             true,
+	"connection_throttle_fill_count":            true,
+	"connection_throttle_freeze_time":           true,
+	"connection_throttle_drop_increase":         true,
+	"connection_throttle_drop_decrease":         true,
+	"connection_throttle_decrease_ratio":        true,
+	"connection_throttle_weight_enabled":        true,
+	"connection_throttle_global_session_weight": true,
+	"connection_throttle_local_session_weight":  true,
+	"connection_throttle_renew_session_weight":  true,
 }
 
 // canonicalKey maps the "zookeeper."-prefixed spelling of a system
@@ -389,6 +407,9 @@ func (p *parser) set(key string, pr property) error {
 		c.Pprof, err = parseBool(v)
 
 	default:
+		if ok, err := p.setThrottle(key, pr); ok {
+			return err
+		}
 		return p.setOther(key, pr)
 	}
 	if err != nil {
@@ -463,6 +484,7 @@ func (p *parser) finish() error {
 	if !p.httpPortSet {
 		c.HTTPPort = c.AdminServerPort
 	}
+	p.finishWeights()
 	sortServers(c.Servers)
 	if !p.hasDynamic {
 		p.membershipWarnings()

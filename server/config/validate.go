@@ -62,6 +62,9 @@ func (c *Config) check(full bool) error {
 			return c.errorf(n.key, "", "%d is below the minimum of %d", n.value, n.min)
 		}
 	}
+	if err := c.checkThrottles(); err != nil {
+		return err
+	}
 	if c.PreAllocSize < 0 {
 		return c.errorf("preAllocSize", "", "%d bytes must not be negative", c.PreAllocSize)
 	}

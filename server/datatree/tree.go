@@ -259,6 +259,11 @@ type NodeInfo struct {
 	NumChildren int32
 	DataLength  int32 // 0 for null data, as in Stat
 	Kind        EphemeralKind
+	// Data is the node's data, shared with the tree: read only (the tree
+	// never changes data in place).
+	Data []byte
+	// Digest is the node's contribution to the tree digest (NodeDigest).
+	Digest int64
 }
 
 // ClientStat returns the Stat clients see (DataNode.copyStat): cversion is
@@ -299,6 +304,8 @@ func (t *Tree) info(n *node) NodeInfo {
 		NumChildren: int32(len(n.children)),
 		DataLength:  int32(len(n.data)),
 		Kind:        t.EphemeralKindOf(n.stat.EphemeralOwner),
+		Data:        n.data,
+		Digest:      int64(n.digest),
 	}
 }
 

@@ -17,6 +17,11 @@ type changeRecord struct {
 	stat       *proto.StatPersisted // nil: the node is (being) deleted
 	childCount int32
 	acl        []proto.ACL
+	data       []byte // the node's data in this state (shared: read only)
+	// nodeDigest is this state's contribution to the tree digest (0 when
+	// deleted), and treeDigest the whole tree's digest once this record's
+	// txn has changed it so far: ZooKeeper's PrecalculatedDigest.
+	nodeDigest, treeDigest int64
 }
 
 // duplicate copies c for a txn that changes it (ChangeRecord.duplicate).
@@ -29,7 +34,8 @@ func (c *changeRecord) duplicate(zxid int64) *changeRecord {
 	if acl == nil {
 		acl = []proto.ACL{}
 	}
-	return &changeRecord{zxid: zxid, path: c.path, stat: &stat, childCount: c.childCount, acl: acl}
+	return &changeRecord{zxid: zxid, path: c.path, stat: &stat, childCount: c.childCount, acl: acl, data: c.data,
+		nodeDigest: c.nodeDigest}
 }
 
 // overlay is ZooKeeper's outstandingChanges list and outstandingChangesForPath

@@ -76,6 +76,11 @@ func TestOverlay(t *testing.T) {
 		// tree lists paths that must exist (or, prefixed with '!', not
 		// exist) once everything is applied.
 		tree []string
+		// digestQuirk: the root is "" as a parent and "/" as a target in
+		// ZooKeeper's overlay, so a setData of "/" while a create under it
+		// is outstanding precalculates from the tree's stale root, in
+		// ZooKeeper as here: that txn's digest does not match the tree.
+		digestQuirk bool
 	}{
 		{name: "second create of the same path", steps: []step{
 			{req: createReq("/x", 0, open), want: ok},
@@ -141,7 +146,7 @@ func TestOverlay(t *testing.T) {
 			{req: setDataReq("/", "root", -1), want: ok},
 			{req: createReq("/", proto.FlagPersistentSequential, open), want: ok},
 			{apply: true},
-		}},
+		}, digestQuirk: true},
 		{name: "close session sees unapplied ephemerals", steps: []step{
 			{req: createReq("/e1", proto.FlagEphemeral, open), want: ok},
 			{req: inSession(sessOther, createReq("/e2", proto.FlagEphemeral, open)), want: ok},
@@ -155,6 +160,7 @@ func TestOverlay(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			h := newHarness(t, newFixture(t), Options{Sessions: testSessions})
+			h.digestQuirk = tt.digestQuirk
 			runSteps(t, h, tt.steps)
 			for _, p := range tt.tree {
 				want := !strings.HasPrefix(p, "!")

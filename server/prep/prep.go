@@ -99,8 +99,21 @@ func New(tree *datatree.Tree, opts Options) *Prepper {
 // What Prep validated against is recorded in the overlay until Applied(zxid)
 // says the tree holds it.
 func (p *Prepper) Prep(req *Request, zxid int64) (proto.TxnHeader, proto.Txn) {
+	hdr, txn, _ := p.PrepTxn(req, zxid)
+	return hdr, txn
+}
+
+// PrepTxn is Prep that also returns the TxnDigest ZooKeeper 3.8 (with its
+// default zookeeper.digest.enabled=true) sends and logs with the txn: the
+// digest the whole tree will have once the txn is applied, computed from
+// the overlay before it is (PrepRequestProcessor.precalculateDigest).
+// Followers and recovery compare it with their tree after applying the
+// txn (datatree.Tree.CheckDigest). A request that fails as a whole (an
+// error txn) carries none, as in ZooKeeper; a failed multi does, with the
+// digest of the unchanged tree.
+func (p *Prepper) PrepTxn(req *Request, zxid int64) (proto.TxnHeader, proto.Txn, *proto.TxnDigest) {
 	if req == nil {
-		return proto.TxnHeader{Zxid: zxid, Type: proto.OpError}, &proto.ErrorTxn{Err: proto.ErrMarshallingError}
+		return proto.TxnHeader{Zxid: zxid, Type: proto.OpError}, &proto.ErrorTxn{Err: proto.ErrMarshallingError}, nil
 	}
 	hdr := proto.TxnHeader{ClientID: req.SessionID, Cxid: req.Cxid, Zxid: zxid, Time: req.TimeMs, Type: req.Op}
 
@@ -119,12 +132,50 @@ func (p *Prepper) Prep(req *Request, zxid int64) (proto.TxnHeader, proto.Txn) {
 	} else {
 		txn, code = c.op(req.Op, req.Body)
 	}
+	var digest *proto.TxnDigest
 	if txn == nil { // the whole request failed
 		hdr.Type = proto.OpError
 		txn = &proto.ErrorTxn{Err: code}
+	} else {
+		digest = &proto.TxnDigest{Version: datatree.DigestVersion, TreeDigest: p.treeDigest()}
 	}
 	p.opts.Metrics.observe(req.Op, code, len(p.overlay.changes))
-	return hdr, txn
+	return hdr, txn, digest
+}
+
+// treeDigest is the tree digest once every prepped txn is applied: the
+// newest overlay record's, or the tree's own when nothing is outstanding
+// (getCurrentTreeDigest). Callers hold the tree's read lock and p.mu.
+func (p *Prepper) treeDigest() int64 {
+	if n := len(p.overlay.changes); n > 0 {
+		return p.overlay.changes[n-1].treeDigest
+	}
+	return p.tree.Digest()
+}
+
+// addChange records rec in the overlay with its precalculated digests: the
+// node's new contribution replaces that of the path's previous state (its
+// newest record, else the tree's node). Callers hold the tree's read lock
+// and p.mu.
+func (p *Prepper) addChange(rec *changeRecord) {
+	var prev int64
+	if r, ok := p.overlay.byPath[rec.path]; ok {
+		prev = r.nodeDigest
+	} else {
+		lookup := rec.path
+		if lookup == "" {
+			lookup = "/"
+		}
+		if info, ok := p.tree.Lookup(lookup); ok {
+			prev = info.Digest
+		}
+	}
+	rec.nodeDigest = 0
+	if rec.stat != nil {
+		rec.nodeDigest = datatree.NodeDigest(rec.path, rec.data, rec.stat)
+	}
+	rec.treeDigest = p.treeDigest() - prev + rec.nodeDigest
+	p.overlay.add(rec)
 }
 
 // Applied drops the overlay records of txns with zxid <= zxid, which the
@@ -255,7 +306,8 @@ func (c *opContext) record(path string) (rec *changeRecord, ok bool) {
 		return nil, false
 	}
 	stat := info.Stat
-	return &changeRecord{zxid: -1, path: path, stat: &stat, childCount: info.NumChildren, acl: info.ACL}, true
+	return &changeRecord{zxid: -1, path: path, stat: &stat, childCount: info.NumChildren, acl: info.ACL,
+		data: info.Data, nodeDigest: info.Digest}, true
 }
 
 func (c *opContext) allowed(acl []proto.ACL, perm int32) bool {
@@ -433,10 +485,11 @@ func (c *opContext) create(op int32, path string, data []byte, acl []proto.ACL, 
 	p.childCount++
 	p.stat.Cversion = newCVersion
 	p.stat.Pzxid = c.zxid
-	c.p.overlay.add(p)
-	c.p.overlay.add(&changeRecord{
+	c.p.addChange(p)
+	c.p.addChange(&changeRecord{
 		zxid: c.zxid,
 		path: path,
+		data: data,
 		stat: &proto.StatPersisted{
 			Czxid: c.zxid, Mzxid: c.zxid, Pzxid: c.zxid,
 			Ctime: c.time, Mtime: c.time,
@@ -534,8 +587,8 @@ func (c *opContext) removeNode(parent *changeRecord, path string) {
 	p := parent.duplicate(c.zxid)
 	p.childCount--
 	p.stat.Pzxid = c.zxid
-	c.p.overlay.add(p)
-	c.p.overlay.add(&changeRecord{zxid: c.zxid, path: path, childCount: -1})
+	c.p.addChange(p)
+	c.p.addChange(&changeRecord{zxid: c.zxid, path: path, childCount: -1})
 }
 
 // setData preps a setData. Checks, in order: the session; the data size
@@ -567,7 +620,8 @@ func (c *opContext) setData(r *proto.SetDataRequest) (proto.Txn, proto.Code) {
 	n.stat.Version = newVersion
 	n.stat.Mtime = c.time
 	n.stat.Mzxid = c.zxid
-	c.p.overlay.add(n)
+	n.data = r.Data
+	c.p.addChange(n)
 	return &proto.SetDataTxn{Path: r.Path, Data: r.Data, Version: newVersion, Op: proto.OpSetData}, proto.ErrOK
 }
 
@@ -603,7 +657,7 @@ func (c *opContext) setACL(r *proto.SetACLRequest) (proto.Txn, proto.Code) {
 	n := node.duplicate(c.zxid)
 	n.stat.Aversion = newVersion
 	n.acl = fixed
-	c.p.overlay.add(n)
+	c.p.addChange(n)
 	return &proto.SetACLTxn{Path: r.Path, ACL: fixed, Version: newVersion}, proto.ErrOK
 }
 
@@ -684,8 +738,8 @@ func (c *opContext) closeSession() (proto.Txn, proto.Code) {
 		}
 		p := parent.duplicate(c.zxid)
 		p.stat.Pzxid = c.zxid
-		c.p.overlay.add(p)
-		c.p.overlay.add(&changeRecord{zxid: c.zxid, path: path})
+		c.p.addChange(p)
+		c.p.addChange(&changeRecord{zxid: c.zxid, path: path})
 	}
 	return &proto.CloseSessionTxn{Paths2Delete: paths}, proto.ErrOK
 }

@@ -440,8 +440,8 @@ func gap(prev, z int64) bool {
 }
 
 // Append buffers one txn for the next Commit.
-func (s *Store) Append(hdr *proto.TxnHeader, txn proto.Txn) error {
-	return s.writer.Append(hdr, txn, nil)
+func (s *Store) Append(hdr *proto.TxnHeader, txn proto.Txn, digest *proto.TxnDigest) error {
+	return s.writer.Append(hdr, txn, digest)
 }
 
 // Commit makes every txn appended since the last Commit durable (one

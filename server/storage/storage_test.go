@@ -143,7 +143,7 @@ func writeTxns(t *testing.T, s *Store, n int) {
 	for i := 1; i <= n; i++ {
 		hdr := proto.TxnHeader{ClientID: 1, Cxid: int32(i), Zxid: int64(i), Time: 1000, Type: proto.OpCreate}
 		txn := &proto.CreateTxn{Path: "/n" + string(rune('a'+i)), Data: []byte("data"), ACL: proto.OpenACLUnsafe, ParentCVersion: int32(i)}
-		if err := s.Append(&hdr, txn); err != nil {
+		if err := s.Append(&hdr, txn, nil); err != nil {
 			t.Fatal(err)
 		}
 		if err := s.Commit(); err != nil {
@@ -252,7 +252,7 @@ func TestZxidGapStopsStartup(t *testing.T) {
 	}
 	for _, z := range []int64{1, 2, 4} {
 		hdr := proto.TxnHeader{ClientID: 1, Zxid: z, Time: 1, Type: proto.OpCreateSession}
-		if err := s.Append(&hdr, &proto.CreateSessionTxn{TimeOut: 4000}); err != nil {
+		if err := s.Append(&hdr, &proto.CreateSessionTxn{TimeOut: 4000}, nil); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -352,7 +352,7 @@ func TestPurgeKeepsWhatRecoveryNeeds(t *testing.T) {
 			zxid++
 			hdr := proto.TxnHeader{ClientID: 1, Zxid: zxid, Time: 1, Type: proto.OpCreate}
 			txn := &proto.CreateTxn{Path: "/p" + string(rune('a'+int(zxid))), Data: []byte("x"), ACL: proto.OpenACLUnsafe, ParentCVersion: int32(zxid)}
-			if err := s.Append(&hdr, txn); err != nil {
+			if err := s.Append(&hdr, txn, nil); err != nil {
 				t.Fatal(err)
 			}
 			tree.Lock()

@@ -48,10 +48,16 @@ type conn struct {
 	fourLetter  atomic.Bool // the connection carries a four-letter word
 
 	// pending counts this connection's requests in the write pipeline;
-	// reads wait for it to drop to zero.
-	pendMu  sync.Mutex
-	pendCnd *sync.Cond
-	pending int
+	// reads wait for it to drop to zero. slotsPending is how many of them
+	// hold a request throttler slot, released as each is answered.
+	pendMu       sync.Mutex
+	pendCnd      *sync.Cond
+	pending      int
+	slotsPending int
+
+	// slot: the request the reader is handling holds a request throttler
+	// slot (see serveRequest). Only the reader goroutine touches it.
+	slot bool
 
 	outMu      sync.Mutex
 	out        [][]byte
@@ -62,6 +68,12 @@ type conn struct {
 	readerDone chan struct{} // closed when the reader goroutine stops
 	closeOnce  sync.Once
 	closeWhy   string
+	// gone is closed as soon as the connection takes no more replies:
+	// when it is closed, or marked to close after a last flush (its
+	// session closed or expired). A request of a gone connection is
+	// stale to the request throttler.
+	gone     chan struct{}
+	goneOnce sync.Once
 
 	stats connStats
 }
@@ -89,6 +101,7 @@ func newConn(srv *Server, nc net.Conn, id uint64) *conn {
 		started: time.Now(),
 		outWake: make(chan struct{}, 1),
 		closed:  make(chan struct{}),
+		gone:    make(chan struct{}),
 
 		readerDone: make(chan struct{}),
 	}
@@ -130,8 +143,15 @@ func frame(b []byte) []byte {
 	return b
 }
 
-// reply encodes and queues a reply header and an optional body.
+// reply encodes and queues a reply header and an optional body. A reply
+// to a connection that already went away is counted (ZooKeeper's
+// stale_replies) and discarded.
 func (c *conn) reply(hdr proto.ReplyHeader, body proto.Record) {
+	if closedChan(c.gone) {
+		c.srv.metrics.StaleReplies.Inc()
+		c.srv.stats.staleReplies.Add(1)
+		return
+	}
 	e := jute.NewEncoder(make([]byte, 4, 128))
 	hdr.Encode(e)
 	if body != nil && hdr.Err == proto.ErrOK {
@@ -179,10 +199,16 @@ func (c *conn) closeAfterFlush(reason string) {
 	}
 	c.outClosing = true
 	c.outMu.Unlock()
+	c.markGone()
 	select {
 	case c.outWake <- struct{}{}:
 	default:
 	}
+}
+
+// markGone records that the connection takes no more replies.
+func (c *conn) markGone() {
+	c.goneOnce.Do(func() { close(c.gone) })
 }
 
 // close closes the connection at once.
@@ -194,6 +220,7 @@ func (c *conn) close(reason string) {
 		}
 		c.outClosing = true
 		c.outMu.Unlock()
+		c.markGone()
 		close(c.closed)
 		c.nc.Close()
 		c.pendMu.Lock()
@@ -296,9 +323,14 @@ func (c *conn) readBody(r *bufio.Reader, n int32, buf []byte) ([]byte, error) {
 }
 
 // addPending and donePending track this connection's writes in flight.
-func (c *conn) addPending() {
+// slot says the write holds a request throttler slot, which donePending
+// gives back: every path that finishes or abandons a write calls it.
+func (c *conn) addPending(slot bool) {
 	c.pendMu.Lock()
 	c.pending++
+	if slot {
+		c.slotsPending++
+	}
 	c.pendMu.Unlock()
 }
 
@@ -308,7 +340,14 @@ func (c *conn) donePending() {
 	if c.pending == 0 {
 		c.pendCnd.Broadcast()
 	}
+	release := c.slotsPending > 0
+	if release {
+		c.slotsPending--
+	}
 	c.pendMu.Unlock()
+	if release {
+		c.srv.reqThrottle.release()
+	}
 }
 
 // waitWrites blocks until this connection has no write in the pipeline,

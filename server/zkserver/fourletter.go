@@ -83,6 +83,7 @@ func (f fourLetterSource) Server() fourlw.ServerInfo {
 	info.NumAliveConnections = len(s.conns)
 	s.connMu.Unlock()
 	info.Outstanding = s.outstanding()
+	info.ConnectionDropProbability = s.connThrottle.dropChance()
 	if s.q != nil {
 		s.quorumInfo(&info)
 	} else {
@@ -223,7 +224,8 @@ func (f fourLetterSource) Dirs() (int64, int64) {
 	return f.s.opts.Dirs()
 }
 
-func (f fourLetterSource) Monitor() []fourlw.KV { return nil }
+// Monitor adds the ZooKeeper counters zkd keeps: those of the throttles.
+func (f fourLetterSource) Monitor() []fourlw.KV { return f.s.stats.monitor() }
 
 // TraceMask implements fourlw.TraceMaskSource for gtmk and stmk.
 func (f fourLetterSource) TraceMask() *fourlw.TraceMask { return f.s.traceMask }

@@ -47,6 +47,28 @@ type Metrics struct {
 	// ThrottleWait is how long each waited.
 	Throttled    prometheus.Counter
 	ThrottleWait prometheus.Histogram
+	// The request throttler (request_throttle_max_requests): requests in
+	// process and queued, requests that had to wait and for how long, and
+	// the stall steps of the first in line (ZooKeeper's
+	// request_throttle_wait_count).
+	RequestThrottleInProcess prometheus.Gauge
+	RequestThrottleQueued    prometheus.Gauge
+	RequestThrottleWaited    prometheus.Counter
+	RequestThrottleWait      prometheus.Histogram
+	RequestThrottleStalls    prometheus.Counter
+	// StaleDropped counts requests dropped because their connection went
+	// away while they waited; StaleRequests stale requests processed
+	// anyway; StaleReplies replies discarded because the connection had
+	// gone; ThrottledOps requests answered THROTTLEDOP.
+	StaleDropped  prometheus.Counter
+	StaleRequests prometheus.Counter
+	StaleReplies  prometheus.Counter
+	ThrottledOps  prometheus.Counter
+	// The connection throttle (connection_throttle_tokens): tokens left in
+	// its bucket and BLUE's drop probability. Refusals count in
+	// ConnsRejected (reason connection_throttle).
+	ConnThrottleTokens prometheus.Gauge
+	ConnThrottleDrop   prometheus.Gauge
 }
 
 // latencyBuckets spans 50µs to ~13s: in-memory reads sit at the bottom,
@@ -73,11 +95,11 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "zkd_server_connections_accepted_total", Help: "Client TCP connections accepted."}),
 		ConnsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zkd_server_connections_rejected_total",
-			Help: "Client connections refused, by reason (max_client_cnxns, zxid_ahead, bad_password, session_expired, shutting_down).",
+			Help: "Client connections refused, by reason (max_client_cnxns, connection_throttle, not_serving, zxid_ahead, bad_password, session_expired, shutting_down).",
 		}, []string{"reason"}),
 		ConnsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zkd_server_connections_closed_total",
-			Help: "Client connections closed, by reason (client, close_session, expired, error, reconnect, slow_client, bad_input, shutdown, four_letter).",
+			Help: "Client connections closed, by reason (client, close_session, expired, error, reconnect, slow_client, bad_input, shutdown, four_letter, stale_request).",
 		}, []string{"reason"}),
 		BadInput: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zkd_server_bad_input_total",
@@ -136,6 +158,48 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 	})
 	m.ThrottleWait = prometheus.NewHistogram(hist("zkd_server_throttle_wait_seconds",
 		"Time a throttled client write waited for room in the write pipeline.", latencyBuckets))
+	m.RequestThrottleInProcess = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "zkd_server_request_throttle_in_process_requests",
+		Help: "Client requests admitted by the request throttler and not yet answered (what request_throttle_max_requests bounds).",
+	})
+	m.RequestThrottleQueued = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "zkd_server_request_throttle_queued_requests",
+		Help: "Client requests waiting in the request throttler for a slot.",
+	})
+	m.RequestThrottleWaited = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "zkd_server_request_throttle_waited_requests_total",
+		Help: "Client requests that found request_throttle_max_requests requests in process and waited in the request throttler.",
+	})
+	m.RequestThrottleWait = prometheus.NewHistogram(hist("zkd_server_request_throttle_wait_seconds",
+		"Time a client request waited in the request throttler before it was admitted or dropped as stale.", latencyBuckets))
+	m.RequestThrottleStalls = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "zkd_server_request_throttle_stalls_total",
+		Help: "Stall steps (of at most request_throttle_stall_time) the first waiting request slept through; ZooKeeper's request_throttle_wait_count.",
+	})
+	m.StaleDropped = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "zkd_server_stale_requests_dropped_total",
+		Help: "Client requests dropped unprocessed by the request throttler because they went stale while waiting (connection gone, or session timeout exceeded with request_stale_latency_check); their connections were closed.",
+	})
+	m.StaleRequests = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "zkd_server_stale_requests_total",
+		Help: "Stale client requests processed anyway (request_throttle_drop_stale=false, or the request throttler off).",
+	})
+	m.StaleReplies = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "zkd_server_stale_replies_total",
+		Help: "Replies discarded because the request's connection had gone before the answer.",
+	})
+	m.ThrottledOps = prometheus.NewCounter(prometheus.CounterOpts{
+		Name: "zkd_server_throttled_ops_total",
+		Help: "Client requests answered THROTTLEDOP unprocessed because they waited longer than throttled_op_wait_time in the request throttler.",
+	})
+	m.ConnThrottleTokens = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "zkd_server_connection_throttle_tokens",
+		Help: "Tokens left in the connection throttle's bucket as of the last connect request (0 when connection_throttle_tokens is off).",
+	})
+	m.ConnThrottleDrop = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "zkd_server_connection_throttle_drop_ratio",
+		Help: "Probability (0-1) that the connection throttle's BLUE refuses a connect request at random; mntr's connection_drop_probability.",
+	})
 	m.SessionsReattached.WithLabelValues("same_server")
 	m.SessionsReattached.WithLabelValues("moved")
 	m.QuorumServing.Set(1)
@@ -145,7 +209,10 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			m.PacketsSent, m.Notifications, m.NotifyDenied, m.WriteBatchSize, m.WriteBatchTime, m.LastZxid,
 			m.FourLetter, m.ReapedNodes, m.SlowClients, m.WriteFailures,
 			m.QuorumServing, m.QuorumForwarded, m.QuorumAbandoned, m.SessionsReattached,
-			m.Throttled, m.ThrottleWait)
+			m.Throttled, m.ThrottleWait,
+			m.RequestThrottleInProcess, m.RequestThrottleQueued, m.RequestThrottleWaited, m.RequestThrottleWait,
+			m.RequestThrottleStalls, m.StaleDropped, m.StaleRequests, m.StaleReplies, m.ThrottledOps,
+			m.ConnThrottleTokens, m.ConnThrottleDrop)
 	}
 	return m
 }

@@ -48,9 +48,10 @@ func (w *writeReq) identity() *auth.Identity {
 
 // pending is a prepped request waiting to be applied.
 type pending struct {
-	w   *writeReq
-	hdr proto.TxnHeader
-	txn proto.Txn
+	w      *writeReq
+	hdr    proto.TxnHeader
+	txn    proto.Txn
+	digest *proto.TxnDigest // the tree digest after txn (prep.PrepTxn); nil for error txns
 }
 
 // addOutstanding counts requests entering (n > 0) or leaving the write
@@ -84,11 +85,16 @@ func (s *Server) throttle(w *writeReq) {
 
 // submit hands a request to the pipeline. The request counts as pending on
 // its connection until its reply is queued, which holds back the
-// connection's later reads.
+// connection's later reads. A client's request arrives holding a request
+// throttler slot (c.slot, set by its connection's reader, which is the
+// goroutine calling submit); the slot moves to the pending write and is
+// given back when the write is answered or abandoned (donePending).
 func (s *Server) submit(w *writeReq) {
 	s.throttle(w)
-	if w.conn != nil {
-		w.conn.addPending()
+	if c := w.conn; c != nil {
+		slot := c.slot
+		c.slot = false
+		c.addPending(slot)
 	}
 	if s.tracing != nil && w.trace == nil {
 		w.trace = s.tracing.startWrite(w)
@@ -173,6 +179,10 @@ func (s *Server) pipeline() {
 					t0 = time.Now()
 				}
 				res := s.tree.ProcessTxn(&p.hdr, p.txn)
+				if p.digest != nil && !s.tree.CheckDigest(p.digest) {
+					s.log.Warn().Str("zxid", hex(p.hdr.Zxid)).Str("want", hex(p.digest.TreeDigest)).
+						Str("got", hex(s.tree.Digest())).Msg("tree digest after applying a txn differs from the one prep computed")
+				}
 				if p.w.trace != nil {
 					p.w.trace.mark(phaseApply, t0, time.Now())
 				}
@@ -207,11 +217,11 @@ func (s *Server) prepOne(w *writeReq, zxid *int64) pending {
 	w.req.Identity = w.identity()
 	now := time.Now()
 	w.req.TimeMs = now.UnixMilli()
-	hdr, txn := s.prepper.Prep(&w.req, *zxid)
+	hdr, txn, digest := s.prepper.PrepTxn(&w.req, *zxid)
 	if w.trace != nil {
 		w.trace.mark(phasePrep, now, time.Now())
 	}
-	return pending{w: w, hdr: hdr, txn: txn}
+	return pending{w: w, hdr: hdr, txn: txn, digest: digest}
 }
 
 // persist makes the batch's txns durable before any of them is applied or
@@ -224,7 +234,7 @@ func (s *Server) persist(batch []pending, txns int) error {
 		if batch[i].txn == nil {
 			continue
 		}
-		if err := s.store.Append(&batch[i].hdr, batch[i].txn); err != nil {
+		if err := s.store.Append(&batch[i].hdr, batch[i].txn, batch[i].digest); err != nil {
 			return s.rollback(err)
 		}
 	}

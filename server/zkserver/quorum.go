@@ -314,7 +314,7 @@ func (s *Server) quorumBatch(batch []*writeReq) {
 			s.sessions.Touch(w.req.SessionID, time.Now())
 		}
 		p := s.prepOne(w, &prepped)
-		e := &zab.Entry{Hdr: p.hdr, Txn: p.txn}
+		e := &zab.Entry{Hdr: p.hdr, Txn: p.txn, Digest: p.digest}
 		items = append(items, peer.Item{Entry: e})
 		txns = append(txns, p)
 	}
@@ -704,6 +704,10 @@ func (s *Server) quorumInfo(info *fourlw.ServerInfo) {
 		}
 		if !st.Since.IsZero() {
 			info.LeaderUptime = time.Since(st.Since)
+		}
+		info.PendingSyncs = st.PendingSyncs
+		if p := st.Proposals; p.Count > 0 {
+			info.ProposalSizes = &fourlw.BufferSizes{Last: p.Last, Min: p.Min, Max: p.Max}
 		}
 		if st.Established {
 			// A ZooKeeper leader sets its tree's last processed zxid to

@@ -68,6 +68,12 @@ type Options struct {
 	// this many writes in the pipeline, clients' further writes wait
 	// (default 1000).
 	GlobalOutstandingLimit int
+	// RequestThrottle is ZooKeeper's RequestThrottler
+	// (request_throttle_max_requests and friends; zero: off).
+	RequestThrottle RequestThrottleOptions
+	// ConnectionThrottle is ZooKeeper's BlueThrottle
+	// (connection_throttle_tokens and friends; zero: off).
+	ConnectionThrottle ConnectionThrottleOptions
 	// ExtendedTypes enables TTL nodes (zookeeper.extendedTypesEnabled).
 	ExtendedTypes bool
 	// SuperDigest is "super:<base64 sha1>" to enable the super user.
@@ -153,6 +159,10 @@ type Server struct {
 
 	sessions *session.Tracker
 
+	reqThrottle    *requestThrottler
+	connThrottle   *blueThrottle
+	connRefusedLog *logLimiter // at most one line a second for refused connections
+
 	writes     chan *writeReq
 	inPipeline atomic.Int64 // requests submitted and not yet answered
 	pipeDone   chan struct{}
@@ -208,6 +218,16 @@ func New(opts Options) (*Server, error) {
 	opts.setDefaults()
 	if opts.MinSessionTimeout > opts.MaxSessionTimeout {
 		return nil, fmt.Errorf("minSessionTimeout %v is above maxSessionTimeout %v", opts.MinSessionTimeout, opts.MaxSessionTimeout)
+	}
+	if err := opts.RequestThrottle.validate(); err != nil {
+		return nil, err
+	}
+	throttleWarnings, err := opts.ConnectionThrottle.normalize()
+	if err != nil {
+		return nil, err
+	}
+	for _, w := range throttleWarnings {
+		opts.Logger.Warn().Msg("connection throttle: " + w)
 	}
 	reg := opts.Registerer
 	sessionMetrics, err := session.NewMetrics(reg)
@@ -276,6 +296,19 @@ func New(opts Options) (*Server, error) {
 		tracing:   newTracing(opts.Tracer),
 	}
 	s.stats.reset()
+	s.reqThrottle = newRequestThrottler(opts.RequestThrottle, systemClock{}, s.metrics, &s.stats, s.log)
+	s.connThrottle = newBlueThrottle(opts.ConnectionThrottle)
+	s.connRefusedLog = newLogLimiter(time.Second, opts.ConnectionThrottle.Now)
+	if s.connThrottle.enabled() {
+		s.metrics.ConnThrottleTokens.Set(float64(s.connThrottle.maxTokens))
+		s.log.Info().Int64("tokens", s.connThrottle.maxTokens).Dur("fill_time", opts.ConnectionThrottle.FillTime).
+			Int64("fill_count", s.connThrottle.fillCount).Bool("blue", s.connThrottle.blue).
+			Bool("weighted", s.connThrottle.weighted).Msg("connection throttle on")
+	}
+	if opts.RequestThrottle.MaxRequests > 0 {
+		s.log.Info().Int("max_requests", opts.RequestThrottle.MaxRequests).Dur("stall_time", opts.RequestThrottle.StallTime).
+			Bool("drop_stale", !opts.RequestThrottle.KeepStale).Msg("request throttle on")
+	}
 	if restored != nil {
 		// Restored sessions live on until their clients reconnect or they
 		// expire, as after a ZooKeeper restart.
@@ -378,6 +411,7 @@ func (s *Server) acceptLoop() error {
 		c := newConn(s, nc, s.nextConn.Add(1))
 		if !s.register(c) {
 			s.metrics.ConnsRejected.WithLabelValues("max_client_cnxns").Inc()
+			s.stats.connectionRejected.Add(1)
 			s.log.Warn().Str("remote", c.remote).Int("max", s.opts.MaxClientCnxns).
 				Msg("too many connections from this address; closing")
 			nc.Close()
@@ -463,7 +497,7 @@ func (s *Server) serveConn(c *conn) {
 		s.badInput(c, reason, err)
 		return
 	}
-	if !s.handshake(c, buf) {
+	if !s.handshake(c, r, buf) {
 		return
 	}
 	for {
@@ -476,7 +510,7 @@ func (s *Server) serveConn(c *conn) {
 			}
 			return
 		}
-		if !s.handleRequest(c, buf) {
+		if !s.serveRequest(c, r, buf) {
 			return
 		}
 	}
@@ -494,7 +528,7 @@ func (s *Server) badInput(c *conn, reason string, err error) {
 }
 
 // handshake processes the ConnectRequest (ZooKeeperServer.processConnectRequest).
-func (s *Server) handshake(c *conn, buf []byte) bool {
+func (s *Server) handshake(c *conn, r *bufio.Reader, buf []byte) bool {
 	var req proto.ConnectRequest
 	if err := proto.UnmarshalPrefix(buf, s.opts.MaxBuffer, &req); err != nil {
 		s.badInput(c, "bad_connect", fmt.Errorf("connect request: %w", err))
@@ -508,6 +542,9 @@ func (s *Server) handshake(c *conn, buf []byte) bool {
 		s.log.Debug().Str("remote", c.remote).Msg("refusing session: this member is not serving (no established leader)")
 		return false
 	}
+	if !s.throttleConnect(c, req.SessionID) {
+		return false
+	}
 	last := s.lastZxid()
 	if req.LastZxidSeen > last {
 		s.metrics.ConnsRejected.WithLabelValues("zxid_ahead").Inc()
@@ -519,8 +556,16 @@ func (s *Server) handshake(c *conn, buf []byte) bool {
 	timeout := s.negotiate(time.Duration(req.TimeOut) * time.Millisecond)
 	c.timeoutMs.Store(int32(timeout / time.Millisecond))
 	if req.SessionID == 0 {
+		// createSession is a request like any other to the request
+		// throttler; its slot goes to the pipeline with it (submit).
+		if adm := s.admitRequest(c, r, proto.OpCreateSession, time.Now()); adm.dropped {
+			s.dropStale(c)
+			return false
+		}
+		c.slot = true
 		id := s.sessions.NextID()
 		if err := s.sessions.Create(id, timeout, time.Now()); err != nil {
+			s.releaseSlot(c)
 			s.log.Error().Err(err).Str("session", hex(id)).Msg("cannot create session")
 			return false
 		}

@@ -14,7 +14,7 @@ func toPacket(m zab.Message, self int64, quorum *wire.QuorumConfig) (wire.Packet
 	p := wire.Packet{Type: int32(m.Type), Zxid: m.Zxid}
 	switch m.Type {
 	case zab.MsgProposal, zab.MsgInform:
-		p.Data = wire.EncodeTxn(&wire.Txn{Header: m.Entry.Hdr, Body: m.Entry.Txn})
+		p.Data = wire.EncodeTxn(&wire.Txn{Header: m.Entry.Hdr, Body: m.Entry.Txn, Digest: m.Entry.Digest})
 	case zab.MsgFollowerInfo, zab.MsgObserverInfo:
 		p.Data = wire.LearnerInfo{SID: self, ProtocolVersion: wire.ProtocolVersion, ConfigVersion: quorum.Version}.Encode()
 	case zab.MsgLeaderInfo:
@@ -43,7 +43,7 @@ func fromPacket(p wire.Packet, from, self int64, maxLen int) (zab.Message, error
 		if err != nil {
 			return m, fmt.Errorf("peer: %s %#x from %d: %w", wire.TypeName(p.Type), p.Zxid, from, err)
 		}
-		m.Entry = &zab.Entry{Hdr: t.Header, Txn: t.Body}
+		m.Entry = &zab.Entry{Hdr: t.Header, Txn: t.Body, Digest: t.Digest}
 	case wire.TypeAckEpoch:
 		e, err := wire.DecodeAckEpoch(p.Data)
 		if err != nil {

@@ -194,7 +194,7 @@ func (d *disk) Entries(fromZxid, toZxid int64) ([]zab.Entry, error) {
 		if e.Hdr.Zxid > toZxid {
 			return false
 		}
-		out = append(out, zab.Entry{Hdr: e.Hdr, Txn: e.Txn})
+		out = append(out, zab.Entry{Hdr: e.Hdr, Txn: e.Txn, Digest: e.Digest})
 		return true
 	})
 	return out, err
@@ -217,7 +217,7 @@ func (d *disk) write(entries []zab.Entry) (snapDue bool, err error) {
 	d.ioMu.Lock()
 	defer d.ioMu.Unlock()
 	for i := range entries {
-		if err := d.store.Append(&entries[i].Hdr, entries[i].Txn); err != nil {
+		if err := d.store.Append(&entries[i].Hdr, entries[i].Txn, entries[i].Digest); err != nil {
 			_ = d.store.Rollback()
 			return false, fmt.Errorf("peer: append txn %#x: %w", entries[i].Hdr.Zxid, err)
 		}

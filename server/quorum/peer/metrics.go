@@ -24,6 +24,7 @@ type metrics struct {
 	quorumSize      prometheus.Gauge
 	outstanding     prometheus.Gauge
 	ackLatency      *prometheus.HistogramVec
+	proposalSize    prometheus.Histogram
 	commitLatency   prometheus.Histogram
 	syncDuration    *prometheus.HistogramVec
 	roleEnds        *prometheus.CounterVec
@@ -70,6 +71,9 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		ackLatency: prometheus.NewHistogramVec(zkdmetrics.Native(prometheus.HistogramOpts{Name: "zkd_quorum_follower_ack_latency_seconds",
 			Help:    "Time from the leader proposing a txn to a follower's ACK of it, by follower (leader only).",
 			Buckets: quorumBuckets}), []string{"server_id"}),
+		proposalSize: prometheus.NewHistogram(zkdmetrics.Native(prometheus.HistogramOpts{Name: "zkd_quorum_proposal_size_bytes",
+			Help:    "Size of each proposal the leader sends: the PROPOSAL packet's data, the serialized txn (leader only; ZooKeeper's zk_*_proposal_size).",
+			Buckets: prometheus.ExponentialBuckets(64, 4, 10)})),
 		commitLatency: prometheus.NewHistogram(zkdmetrics.Native(prometheus.HistogramOpts{Name: "zkd_quorum_proposal_commit_seconds",
 			Help:    "Time from the leader proposing a txn to its commit: a quorum logged it (leader only).",
 			Buckets: quorumBuckets})),
@@ -87,7 +91,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.state, m.isLeader, m.leaderChanges, m.proposals, m.commits, m.synced, m.lag, m.syncs, m.droppedRequests,
-		m.quorumSize, m.outstanding, m.ackLatency, m.commitLatency, m.syncDuration, m.roleEnds, m.lagWarnings, m.unsent} {
+		m.quorumSize, m.outstanding, m.ackLatency, m.proposalSize, m.commitLatency, m.syncDuration, m.roleEnds, m.lagWarnings, m.unsent} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -242,9 +242,32 @@ type Status struct {
 	LastZxid      int64 // last logged
 	CommittedZxid int64 // last applied to the tree
 	Followers     []FollowerStatus
+	// PendingSyncs (leader) are learners' SYNCs waiting for earlier
+	// proposals to commit (zk_pending_syncs).
+	PendingSyncs int
+	// Proposals (leader) are the sizes of the PROPOSAL packets' data in
+	// this role (srvr's "Proposal sizes", zk_*_proposal_size).
+	Proposals ProposalSizes
 	// Since is when this role began (a new Term or State): zk_leader_uptime
 	// on a leader. Set by setStatus.
 	Since time.Time
+}
+
+// ProposalSizes are the leader's last, smallest and largest proposal, in
+// bytes of the PROPOSAL packet's data (the serialized txn), as ZooKeeper's
+// ProposalStats counts them. Count is zero before the first proposal.
+type ProposalSizes struct {
+	Count          int64
+	Last, Min, Max int
+}
+
+func (p *ProposalSizes) add(n int) {
+	if p.Count == 0 || n < p.Min {
+		p.Min = n
+	}
+	p.Max = max(p.Max, n)
+	p.Last = n
+	p.Count++
 }
 
 // Peer is one ensemble member.

@@ -503,7 +503,7 @@ func TestTruncOfUncommittedTail(t *testing.T) {
 		t.Fatal(err)
 	}
 	hdr := proto.TxnHeader{ClientID: 0x100, Cxid: 99, Zxid: last + 1, Time: 1, Type: int32(proto.OpCreate)}
-	if err := st.Append(&hdr, &proto.CreateTxn{Path: "/phantom", ACL: proto.OpenACLUnsafe, ParentCVersion: -1, Op: int32(proto.OpCreate)}); err != nil {
+	if err := st.Append(&hdr, &proto.CreateTxn{Path: "/phantom", ACL: proto.OpenACLUnsafe, ParentCVersion: -1, Op: int32(proto.OpCreate)}, nil); err != nil {
 		t.Fatal(err)
 	}
 	if err := st.Commit(); err != nil {

@@ -58,6 +58,8 @@ type role struct {
 	proposedAt map[int64]time.Time           // leader: outstanding proposals (latency metrics)
 	ackObs     map[int64]prometheus.Observer // leader: ACK latency by follower
 	lagGauges  map[int64]prometheus.Gauge    // leader: published lag series by follower
+	proposals  ProposalSizes                 // leader: sizes of this role's proposals
+	sizedZxid  int64                         // leader: last proposal counted in proposals
 
 	writer   *logWriter  // in broadcast: asynchronous log writes
 	inflight []zab.Ready // Readies handed to writer, not yet Advanced
@@ -660,6 +662,15 @@ func (r *role) apply(entries []zab.Entry) {
 	for i := range entries {
 		e := &entries[i]
 		res := t.ProcessTxn(&e.Hdr, e.Txn)
+		// Only in broadcast: what a sync delivers may replay txns a fuzzy
+		// snapshot from the leader already holds, which ZooKeeper does not
+		// compare either (DataTree.compareDigest skips the fuzzy state).
+		if r.est && e.Digest != nil && !t.CheckDigest(e.Digest) {
+			// DataTree.compareDigest: counted (zkd_tree_digest_mismatches_total)
+			// and logged; the txn stays applied, as in ZooKeeper.
+			r.p.log.Warn().Str("zxid", hex(e.Hdr.Zxid)).Str("want", hex(e.Digest.TreeDigest)).Str("got", hex(t.Digest())).
+				Msg("tree digest after applying a txn differs from the leader's")
+		}
 		switch txn := e.Txn.(type) {
 		case *proto.CreateSessionTxn:
 			r.st.sessions[e.Hdr.ClientID] = txn.TimeOut
@@ -712,6 +723,12 @@ func (r *role) send(m zab.Message) error {
 	pkt, err := toPacket(m, r.self(), &r.p.cfg.Quorum)
 	if err != nil {
 		return err
+	}
+	if m.Type == zab.MsgProposal && m.Zxid > r.sizedZxid {
+		// Once per proposal, not once per learner it goes to.
+		r.sizedZxid = m.Zxid
+		r.proposals.add(len(pkt.Data))
+		r.p.metrics.proposalSize.Observe(float64(len(pkt.Data)))
 	}
 	c.sendWith(pkt, trailer)
 	return nil
@@ -770,7 +787,7 @@ func (r *role) runCommands() error {
 				continue
 			}
 			want := it.Entry.Hdr.Zxid
-			zxid, err := r.node.Propose(it.Entry.Hdr, it.Entry.Txn)
+			zxid, err := r.node.ProposeEntry(*it.Entry)
 			if err != nil {
 				return fmt.Errorf("peer: propose %s: %w", hex(want), err)
 			}
@@ -833,6 +850,8 @@ func (r *role) publish() {
 		}
 		slices.SortFunc(s.Followers, func(a, b FollowerStatus) int { return int(a.ID - b.ID) })
 		r.p.metrics.synced.Set(float64(len(zs.SyncedFollowers)))
+		s.PendingSyncs = zs.PendingSyncs
+		s.Proposals = r.proposals
 		r.p.metrics.outstanding.Set(float64(len(r.proposedAt)))
 		r.warnLagging(zs.LastZxid, s.Followers)
 		r.publishLag(zs.LastZxid, s.Followers)

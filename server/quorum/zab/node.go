@@ -190,6 +190,11 @@ func (n *Node) Status() Status {
 			s.SyncedFollowers = append(s.SyncedFollowers, id)
 		}
 	}
+	for _, ps := range n.syncs {
+		if ps.to != n.cfg.ID {
+			s.PendingSyncs++
+		}
+	}
 	return s
 }
 
@@ -291,6 +296,13 @@ func checkPayload(m Message) error {
 // Propose assigns the next zxid to a txn and broadcasts it. Leader in
 // Broadcast only.
 func (n *Node) Propose(hdr proto.TxnHeader, txn proto.Txn) (int64, error) {
+	return n.ProposeEntry(Entry{Hdr: hdr, Txn: txn})
+}
+
+// ProposeEntry is Propose for a whole entry: its digest travels with it.
+// The zxid in e.Hdr is replaced by the one assigned.
+func (n *Node) ProposeEntry(e Entry) (int64, error) {
+	hdr, txn := e.Hdr, e.Txn
 	if n.stopped {
 		return 0, ErrStopped
 	}
@@ -311,7 +323,7 @@ func (n *Node) Propose(hdr proto.TxnHeader, txn proto.Txn) (int64, error) {
 		return 0, err
 	}
 	hdr.Zxid = makeZxid(n.epoch, counter+1)
-	e := Entry{Hdr: hdr, Txn: txn}
+	e.Hdr = hdr
 	n.lastLogged = hdr.Zxid
 	n.pending.Append = append(n.pending.Append, e)
 	n.outstanding = append(n.outstanding, &proposal{e: e, acks: map[int64]bool{}, tick: n.tick})

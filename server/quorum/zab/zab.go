@@ -111,6 +111,11 @@ func (t MsgType) String() string {
 type Entry struct {
 	Hdr proto.TxnHeader
 	Txn proto.Txn
+	// Digest is the tree digest once this txn is applied, computed by the
+	// leader's prep and carried in PROPOSAL and the log as ZooKeeper 3.8
+	// does; nil for error txns and txns from logs without digests. The
+	// core never looks at it.
+	Digest *proto.TxnDigest
 }
 
 // Zxid is the entry's position in the total order.
@@ -305,6 +310,9 @@ type Status struct {
 	// SyncedFollowers are the voters (leader excluded) currently counted
 	// for the leader's quorum.
 	SyncedFollowers []int64
+	// PendingSyncs are learners' SYNCs the leader holds until the txns
+	// proposed before them commit (ZooKeeper's Leader.pendingSyncs).
+	PendingSyncs int
 }
 
 // Zxid helpers: a zxid is epoch<<32 | counter.
