@@ -129,5 +129,4 @@ func ensembleOnlyReason(name string) string {
 
 // rareSeries are names the rules use that a healthy server under this
 // test's load does not export, with the reason.
-var rareSeries = map[string]string{
-}
+var rareSeries = map[string]string{}

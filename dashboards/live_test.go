@@ -35,8 +35,7 @@ var ensembleOnly = []struct{ prefix, reason string }{
 // unobservable are metric families no running server can show with data,
 // so no query of them can be checked live. Keep this list short: every
 // entry is a panel (and possibly an alert) that never shows anything.
-var unobservable = []struct{ prefix, reason string }{
-}
+var unobservable = []struct{ prefix, reason string }{}
 
 // unobservableReason returns why expr can have no data from a running
 // server, or "".
