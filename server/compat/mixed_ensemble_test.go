@@ -753,12 +753,40 @@ func zkdLeadsApache(t *testing.T, e *mixedEnsemble) {
 	e.requireRead(3, "/apache-leads-via-1", "apache-leads")
 	e.requireWrites("rejoined", 1, 2, 3)
 	e.requireEphemerals("rejoined", 1, 2, 3)
-	// Under an Apache leader sessions move freely (zkd checks a
-	// re-attach against the sessions it applied, Apache asks its leader).
+	// Under an Apache leader sessions move freely: zkd 3, a learner,
+	// asks Apache's leader (REVALIDATE) as an Apache learner would.
 	for _, mv := range [][2]int64{{3, 1}, {1, 3}, {2, 3}} {
 		if res := e.moveSession(mv[0], mv[1]); res != "ok" {
 			t.Fatalf("session from %s to %s: %s", e.members[mv[0]].name(), e.members[mv[1]].name(), res)
 		}
+	}
+	e.requireRevalidated(3)
+}
+
+// requireRevalidated checks that zkd member id, a learner, checked the
+// sessions moved to it with its leader and got answers (REVALIDATE).
+func (e *mixedEnsemble) requireRevalidated(id int64) {
+	e.t.Helper()
+	m := e.members[id]
+	mfs, err := m.zkd.Registry.Gather()
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	var valid float64
+	for _, mf := range mfs {
+		if mf.GetName() != "zkd_quorum_session_revalidations_total" {
+			continue
+		}
+		for _, mt := range mf.GetMetric() {
+			for _, lp := range mt.GetLabel() {
+				if lp.GetName() == "result" && lp.GetValue() == "valid" {
+					valid += mt.GetCounter().GetValue()
+				}
+			}
+		}
+	}
+	if valid == 0 {
+		e.t.Errorf("%s: no session re-attach answered valid by its leader (zkd_quorum_session_revalidations_total)", m.name())
 	}
 }
 

@@ -95,7 +95,7 @@ func NewMetrics(reg prometheus.Registerer) *Metrics {
 			Name: "zkd_server_connections_accepted_total", Help: "Client TCP connections accepted."}),
 		ConnsRejected: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zkd_server_connections_rejected_total",
-			Help: "Client connections refused, by reason (max_client_cnxns, connection_throttle, not_serving, zxid_ahead, bad_password, session_expired, shutting_down).",
+			Help: "Client connections refused, by reason (max_client_cnxns, connection_throttle, not_serving, zxid_ahead, bad_password, session_expired, revalidation_failed, shutting_down).",
 		}, []string{"reason"}),
 		ConnsClosed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zkd_server_connections_closed_total",

@@ -597,12 +597,26 @@ func (s *Server) handshake(c *conn, r *bufio.Reader, buf []byte) bool {
 		return false
 	}
 	ok := s.sessions.Touch(req.SessionID, time.Now())
-	if !ok && s.q != nil && !s.leading() {
-		// A session created through another server may not be applied
-		// here yet (its createSession commit is in flight). ZooKeeper's
-		// learners ask the leader (REVALIDATE); waiting a little for the
-		// commit gives the same answer for a live session.
-		ok = s.awaitSession(req.SessionID, 2*s.opts.TickTime)
+	if s.q != nil && !s.leading() {
+		// Sessions are global and the leader owns them: like ZooKeeper's
+		// learners (Learner.validateSession), ask it (REVALIDATE). Its
+		// answer also covers a session this server still holds but the
+		// leader already expired.
+		valid, err := s.revalidate(req.SessionID, timeout)
+		if err != nil {
+			s.metrics.ConnsRejected.WithLabelValues("revalidation_failed").Inc()
+			s.log.Warn().Err(err).Str("remote", c.remote).Str("session", hex(req.SessionID)).
+				Msg("refusing session re-attach: the leader did not answer REVALIDATE")
+			c.close("revalidation_failed")
+			return false
+		}
+		if valid && !ok {
+			// Created through another server, its createSession commit
+			// still on its way here: wait for it (bounded), so this
+			// server knows the session it serves.
+			s.awaitSession(req.SessionID, 2*s.opts.TickTime)
+		}
+		ok = valid
 	}
 	if !ok {
 		s.metrics.ConnsRejected.WithLabelValues("session_expired").Inc()
@@ -626,6 +640,19 @@ func (s *Server) handshake(c *conn, r *bufio.Reader, buf []byte) bool {
 	s.log.Info().Str("remote", c.remote).Str("session", hex(req.SessionID)).
 		Dur("timeout", timeout).Msg("session re-attached")
 	return true
+}
+
+// revalidate asks the leader whether a session is valid (a learner's
+// REVALIDATE), bounded by a few ticks: a leader that cannot answer that
+// fast is about to lose its followers anyway.
+func (s *Server) revalidate(id int64, timeout time.Duration) (bool, error) {
+	q := s.q
+	q.mu.Lock()
+	term := q.term()
+	q.mu.Unlock()
+	ctx, cancel := context.WithTimeout(context.Background(), max(3*s.opts.TickTime, time.Second))
+	defer cancel()
+	return q.peer.Revalidate(ctx, term, id, timeout)
 }
 
 // awaitSession polls (bounded by d) for a session to appear and touches it.

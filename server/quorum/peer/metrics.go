@@ -30,6 +30,8 @@ type metrics struct {
 	roleEnds        *prometheus.CounterVec
 	lagWarnings     *prometheus.CounterVec
 	unsent          *prometheus.CounterVec
+	revalidations   *prometheus.CounterVec
+	revalidateTime  prometheus.Histogram
 }
 
 // quorumBuckets span 100µs to ~6.5 s: an ACK on loopback takes well
@@ -84,6 +86,11 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Leader or learner roles that ended (back to election), by reason: quorum_lost, leader_silent, leader_connection_lost, leader_unreachable, not_established, unsafe, other."}, []string{"reason"}),
 		lagWarnings: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zkd_quorum_follower_lag_warnings_total",
 			Help: "Times a synced follower fell more than the lag warning threshold (1000 txns) behind the leader, by follower (leader only)."}, []string{"server_id"}),
+		revalidations: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zkd_quorum_session_revalidations_total",
+			Help: "Session re-attaches this learner checked with its leader (REVALIDATE), by outcome: valid, invalid, unanswered (the role ended or the wait timed out)."}, []string{"result"}),
+		revalidateTime: prometheus.NewHistogram(zkdmetrics.Native(prometheus.HistogramOpts{Name: "zkd_quorum_session_revalidation_seconds",
+			Help:    "Time from a learner sending REVALIDATE to the leader's answer.",
+			Buckets: quorumBuckets})),
 		unsent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zkd_quorum_unsent_messages_total",
 			Help: "Quorum messages not sent because the peer's connection was gone, by packet type (lower case, e.g. ping, proposal)."}, []string{"type"}),
 	}
@@ -91,7 +98,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.state, m.isLeader, m.leaderChanges, m.proposals, m.commits, m.synced, m.lag, m.syncs, m.droppedRequests,
-		m.quorumSize, m.outstanding, m.ackLatency, m.proposalSize, m.commitLatency, m.syncDuration, m.roleEnds, m.lagWarnings, m.unsent} {
+		m.quorumSize, m.outstanding, m.ackLatency, m.proposalSize, m.commitLatency, m.syncDuration, m.roleEnds, m.lagWarnings, m.unsent,
+		m.revalidations, m.revalidateTime} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}

@@ -317,6 +317,29 @@ type command struct {
 	forward bool
 	data    []byte
 	auth    []proto.ID
+	// revalidate: a session re-attach to check with the leader
+	revalidate *revalidation
+}
+
+// revalidation is a Revalidate call waiting for the leader's answer.
+type revalidation struct {
+	session int64
+	timeout int32 // ms, as the client negotiated it
+	sent    time.Time
+	result  chan revalidateResult // buffered: the answer never blocks the owner
+}
+
+type revalidateResult struct {
+	valid bool
+	err   error
+}
+
+// answer delivers the outcome (once: result has room for one).
+func (rv *revalidation) answer(valid bool, err error) {
+	select {
+	case rv.result <- revalidateResult{valid: valid, err: err}:
+	default:
+	}
 }
 
 // proposal is a Propose call waiting on the owner goroutine.
@@ -461,6 +484,30 @@ func (p *Peer) Submit(term uint64, items []Item) {
 // identities. Learner only; dropped when term is over.
 func (p *Peer) Forward(term uint64, data []byte, auth []proto.ID) {
 	p.enqueue(command{term: term, forward: true, data: data, auth: auth})
+}
+
+// ErrRevalidateUnanswered is Revalidate's error when the role it asked in
+// ended (or had already ended) before the leader answered.
+var ErrRevalidateUnanswered = errors.New("peer: session revalidation not answered: the role ended")
+
+// Revalidate asks the leader whether a global session is still valid, as a
+// ZooKeeper learner does when a client re-attaches a session that this
+// server does not own (Learner.validateSession: a REVALIDATE packet with
+// the session id and timeout; the leader touches the session and answers
+// whether it is valid). On the leader itself it answers from the committed
+// sessions. term is the Status.Term the caller serves in. The answer is
+// the leader's; ctx bounds the wait.
+func (p *Peer) Revalidate(ctx context.Context, term uint64, sessionID int64, timeout time.Duration) (bool, error) {
+	rv := &revalidation{session: sessionID, timeout: int32(timeout / time.Millisecond),
+		result: make(chan revalidateResult, 1)}
+	p.enqueue(command{term: term, revalidate: rv})
+	select {
+	case r := <-rv.result:
+		return r.valid, r.err
+	case <-ctx.Done():
+		// A late answer is still counted when it arrives.
+		return false, ctx.Err()
+	}
 }
 
 func (p *Peer) enqueue(c command) {

@@ -61,6 +61,10 @@ type role struct {
 	proposals  ProposalSizes                 // leader: sizes of this role's proposals
 	sizedZxid  int64                         // leader: last proposal counted in proposals
 
+	// revalidations (learner) wait for the leader's REVALIDATE answers,
+	// oldest first per session, as ZooKeeper's pendingRevalidations.
+	revalidations map[int64][]*revalidation
+
 	writer   *logWriter  // in broadcast: asynchronous log writes
 	inflight []zab.Ready // Readies handed to writer, not yet Advanced
 }
@@ -77,6 +81,7 @@ func (r *role) run(ctx context.Context) error {
 	r.waiters = map[int64]*proposal{}
 	r.proposedAt = map[int64]time.Time{}
 	r.ackObs = map[int64]prometheus.Observer{}
+	r.revalidations = map[int64][]*revalidation{}
 	r.lagGauges = map[int64]prometheus.Gauge{}
 	r.lagging = map[int64]bool{}
 	r.started = time.Now()
@@ -103,6 +108,12 @@ func (r *role) run(ctx context.Context) error {
 		r.wg.Wait()
 		for _, w := range r.waiters {
 			w.result <- proposeResult{err: ErrOutcomeUnknown}
+		}
+		for _, rvs := range r.revalidations {
+			for _, rv := range rvs {
+				r.p.metrics.revalidations.WithLabelValues("unanswered").Inc()
+				rv.answer(false, ErrRevalidateUnanswered)
+			}
 		}
 	}()
 
@@ -290,8 +301,12 @@ func (r *role) onEvent(ev event) error {
 	} else if r.conns[c.id] != c {
 		return nil // a replaced connection's leftovers
 	}
-	if pkt.Type == wire.TypeRevalidate && r.leader == r.self() {
-		r.revalidate(c, pkt)
+	if pkt.Type == wire.TypeRevalidate {
+		if r.leader == r.self() {
+			r.revalidate(c, pkt)
+		} else {
+			r.revalidated(pkt)
+		}
 		return nil
 	}
 	m, err := fromPacket(pkt, c.id, r.self(), maxPacket)
@@ -580,6 +595,50 @@ func (r *role) ackObserver(id int64) prometheus.Observer {
 	return o
 }
 
+// askRevalidate sends a learner's REVALIDATE to its leader, or answers on
+// the leader from the committed sessions (as it answers its learners).
+func (r *role) askRevalidate(rv *revalidation) {
+	if r.leader == r.self() {
+		_, valid := r.st.sessions[rv.session]
+		rv.answer(valid, nil)
+		return
+	}
+	c := r.conns[r.leader]
+	if c == nil {
+		r.p.metrics.revalidations.WithLabelValues("unanswered").Inc()
+		rv.answer(false, ErrRevalidateUnanswered)
+		return
+	}
+	rv.sent = time.Now()
+	r.revalidations[rv.session] = append(r.revalidations[rv.session], rv)
+	c.send(wire.Packet{Type: wire.TypeRevalidate, Zxid: -1,
+		Data: wire.RevalidateRequest{SessionID: rv.session, Timeout: rv.timeout}.Encode()})
+}
+
+// revalidated delivers the leader's REVALIDATE answer to the oldest
+// waiting re-attach of that session (Learner.revalidate).
+func (r *role) revalidated(pkt wire.Packet) {
+	resp, err := wire.DecodeRevalidateResponse(pkt.Data)
+	if err != nil {
+		r.p.log.Warn().Err(err).Msg("bad REVALIDATE answer from the leader; ignored")
+		return
+	}
+	waiting := r.revalidations[resp.SessionID]
+	if len(waiting) == 0 {
+		r.p.log.Warn().Str("session", hex(resp.SessionID)).Msg("REVALIDATE answer for a session nobody waits for; ignored")
+		return
+	}
+	rv := waiting[0]
+	if len(waiting) == 1 {
+		delete(r.revalidations, resp.SessionID)
+	} else {
+		r.revalidations[resp.SessionID] = waiting[1:]
+	}
+	r.p.metrics.revalidateTime.Observe(time.Since(rv.sent).Seconds())
+	r.p.metrics.revalidations.WithLabelValues(map[bool]string{true: "valid", false: "invalid"}[resp.Valid]).Inc()
+	rv.answer(resp.Valid, nil)
+}
+
 // sendAcks sends a learner's ACKs that waited for their txns to be
 // durable (writeAsync held them back).
 func (r *role) sendAcks(msgs []zab.Message) {
@@ -769,7 +828,16 @@ func (r *role) notSent(m zab.Message, err error) {
 func (r *role) runCommands() error {
 	for _, c := range r.p.takeCommands() {
 		if c.term != r.term {
+			if c.revalidate != nil {
+				r.p.metrics.revalidations.WithLabelValues("unanswered").Inc()
+				c.revalidate.answer(false, ErrRevalidateUnanswered)
+				continue
+			}
 			r.p.metrics.droppedRequests.Inc()
+			continue
+		}
+		if c.revalidate != nil {
+			r.askRevalidate(c.revalidate)
 			continue
 		}
 		if c.forward {
