@@ -2,7 +2,6 @@ package compat_test
 
 import (
 	"bytes"
-	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
@@ -499,29 +498,10 @@ func (e *mixedEnsemble) zxidOf(id int64) int64 {
 
 // rawConnect sends a ConnectRequest to member id and returns the answer.
 func (e *mixedEnsemble) rawConnect(id int64, session int64, passwd []byte) (proto.ConnectResponse, error) {
-	nc, err := net.DialTimeout("tcp", e.members[id].addr, 2*time.Second)
-	if err != nil {
-		return proto.ConnectResponse{}, err
+	resp, nc, err := testpeer.RawConnect(e.members[id].addr, session, passwd, 4*time.Second)
+	if err == nil {
+		e.t.Cleanup(func() { nc.Close() })
 	}
-	e.t.Cleanup(func() { nc.Close() })
-	if passwd == nil {
-		passwd = make([]byte, 16)
-	}
-	req := proto.Marshal(&proto.ConnectRequest{TimeOut: 4000, SessionID: session, Passwd: passwd})
-	_ = nc.SetDeadline(time.Now().Add(5 * time.Second))
-	if _, err := nc.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(req))), req...)); err != nil {
-		return proto.ConnectResponse{}, err
-	}
-	var lb [4]byte
-	if _, err := io.ReadFull(nc, lb[:]); err != nil {
-		return proto.ConnectResponse{}, fmt.Errorf("no connect response: %w", err)
-	}
-	b := make([]byte, binary.BigEndian.Uint32(lb[:]))
-	if _, err := io.ReadFull(nc, b); err != nil {
-		return proto.ConnectResponse{}, fmt.Errorf("no connect response: %w", err)
-	}
-	var resp proto.ConnectResponse
-	err = proto.Unmarshal(b, 0, &resp)
 	return resp, err
 }
 

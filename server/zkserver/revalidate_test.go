@@ -1,15 +1,12 @@
 package zkserver_test
 
 import (
-	"encoding/binary"
-	"fmt"
-	"io"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/zkd-io/zkd/server/proto"
 	"github.com/zkd-io/zkd/server/session"
+	"github.com/zkd-io/zkd/server/testpeer"
 	"github.com/zkd-io/zkd/server/zkservertest"
 )
 
@@ -54,37 +51,20 @@ func TestLearnerRevalidatesSessions(t *testing.T) {
 			t.Errorf("follower's revalidations{result=%q} = %v, want %v", result, got, want)
 		}
 	}
-	if got := familySum(t, e.Registry(leader), "zkd_quorum_session_revalidations_total"); got != 0 {
-		t.Errorf("the leader counted %v revalidations of its own; it answers them", got)
+	for _, result := range []string{"valid", "invalid", "unanswered"} {
+		if got := counterValue(t, e.Registry(leader), "zkd_quorum_session_revalidations_total", "result", result); got != 0 {
+			t.Errorf("the leader counted %v revalidations{result=%q} of its own; it answers them", got, result)
+		}
 	}
 }
 
-// rawConnect sends a ConnectRequest for session (0: a new one) and returns
-// the ConnectResponse. The connection stays open until the test ends.
+// rawConnect is testpeer.RawConnect; the connection stays open until the
+// test ends.
 func rawConnect(t *testing.T, addr string, session int64, passwd []byte) (proto.ConnectResponse, error) {
 	t.Helper()
-	nc, err := net.DialTimeout("tcp", addr, 2*time.Second)
-	if err != nil {
-		return proto.ConnectResponse{}, err
+	resp, nc, err := testpeer.RawConnect(addr, session, passwd, 30*time.Second)
+	if err == nil {
+		t.Cleanup(func() { nc.Close() })
 	}
-	t.Cleanup(func() { nc.Close() })
-	if passwd == nil {
-		passwd = make([]byte, 16)
-	}
-	req := proto.Marshal(&proto.ConnectRequest{TimeOut: 30000, SessionID: session, Passwd: passwd})
-	_ = nc.SetDeadline(time.Now().Add(10 * time.Second))
-	if _, err := nc.Write(append(binary.BigEndian.AppendUint32(nil, uint32(len(req))), req...)); err != nil {
-		return proto.ConnectResponse{}, err
-	}
-	var lb [4]byte
-	if _, err := io.ReadFull(nc, lb[:]); err != nil {
-		return proto.ConnectResponse{}, fmt.Errorf("no connect response: %w", err)
-	}
-	b := make([]byte, binary.BigEndian.Uint32(lb[:]))
-	if _, err := io.ReadFull(nc, b); err != nil {
-		return proto.ConnectResponse{}, fmt.Errorf("no connect response: %w", err)
-	}
-	var resp proto.ConnectResponse
-	err = proto.Unmarshal(b, 0, &resp)
 	return resp, err
 }
