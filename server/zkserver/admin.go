@@ -172,11 +172,12 @@ func (a adminSource) Quorum() (admin.Quorum, bool) {
 		q.Voters = append(q.Voters, v)
 	}
 	if q.Leading {
-		// The leader core tracks no per-connection statistics for its
-		// learners; only the id and the last acked zxid are known.
 		for _, f := range st.Followers {
 			if p.IsObserver(f.ID) {
-				q.Observers = append(q.Observers, admin.ObserverConn{SID: f.ID, LastZxid: f.AckedZxid})
+				q.Observers = append(q.Observers, admin.ObserverConn{SID: f.ID, LastZxid: f.AckedZxid,
+					Remote: "/" + f.Remote, Established: f.Connected, QueuedPackets: int64(f.QueuedPackets),
+					QueuedPacketsSize: f.QueuedPacketsSize, PacketsReceived: f.PacketsReceived,
+					PacketsSent: f.PacketsSent, Requests: f.Requests})
 			}
 		}
 		q.SyncedObservers = len(q.Observers)

@@ -77,6 +77,21 @@ func TestEnsembleAdminAndMonitor(t *testing.T) {
 		if id == leader {
 			if obs["synced_observers"] != float64(1) || len(list) != 1 || list[0].(map[string]any)["sid"] != float64(4) {
 				t.Errorf("leader: observers = %v", obs)
+			} else {
+				// The observer's connection, as LearnerHandler reports it:
+				// synced (so packets went both ways), nothing stuck queued.
+				o := list[0].(map[string]any)
+				if r, _ := o["remote_socket_address"].(string); !strings.HasPrefix(r, "/127.") {
+					t.Errorf("leader: observer remote_socket_address %v, want /127.x.x.x:port", o["remote_socket_address"])
+				}
+				if est, _ := o["established"].(float64); est <= 0 || time.UnixMilli(int64(est)).After(time.Now()) {
+					t.Errorf("leader: observer established %v, want when it connected (ms)", o["established"])
+				}
+				for _, k := range []string{"packets_sent", "packets_received"} {
+					if n, _ := o[k].(float64); n < 1 {
+						t.Errorf("leader: observer %s = %v, want at least 1", k, o[k])
+					}
+				}
 			}
 		} else if len(list) != 0 {
 			t.Errorf("member %d: observers = %v, want none", id, obs)

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/zkd-io/zkd/server/datatree"
@@ -33,6 +34,14 @@ type conn struct {
 	out      chan outPacket
 	done     chan struct{}
 	once     sync.Once
+
+	// Statistics for the AdminServer's learner entries (LearnerHandler's
+	// bean): written by the connection's goroutines, read by the owner.
+	started     time.Time
+	remote      string       // the peer's address, formatted once
+	sent, recvd atomic.Int64 // packets
+	requests    atomic.Int64 // REQUESTs received (a learner's forwarded writes)
+	queuedBytes atomic.Int64 // encoded size of the packets waiting in out
 }
 
 // event is what connection goroutines report to the owner goroutine.
@@ -53,7 +62,8 @@ type outPacket struct {
 }
 
 func startConn(nc net.Conn, id int64, events chan<- event, stop <-chan struct{}, writeTimeout time.Duration, wg *sync.WaitGroup) *conn {
-	c := &conn{nc: nc, id: id, toLeader: id != 0, out: make(chan outPacket, sendQueue), done: make(chan struct{})}
+	c := &conn{nc: nc, id: id, toLeader: id != 0, out: make(chan outPacket, sendQueue), done: make(chan struct{}),
+		started: time.Now(), remote: nc.RemoteAddr().String()}
 	wg.Go(func() { c.readLoop(events, stop) })
 	wg.Go(func() { c.writeLoop(writeTimeout) })
 	return c
@@ -73,10 +83,14 @@ func (c *conn) send(p wire.Packet) { c.sendWith(p, nil) }
 // connection.
 func (c *conn) sendWith(p wire.Packet, trailer []byte) {
 	op := outPacket{pkt: p, trailer: trailer}
+	size := int64(p.Size() + len(trailer))
+	c.queuedBytes.Add(size)
 	select {
 	case <-c.done:
+		c.queuedBytes.Add(-size)
 	case c.out <- op:
 	default:
+		c.queuedBytes.Add(-size)
 		c.close()
 	}
 }
@@ -86,6 +100,12 @@ func (c *conn) readLoop(events chan<- event, stop <-chan struct{}) {
 	dec := wire.NewDecoder(br, maxPacket)
 	for {
 		p, err := dec.Decode()
+		if err == nil {
+			c.recvd.Add(1)
+			if p.Type == wire.TypeRequest {
+				c.requests.Add(1)
+			}
+		}
 		ev := event{c: c, pkt: p, err: err}
 		if err == nil && p.Type == wire.TypeSnap && c.toLeader && len(p.Data) == 0 {
 			// A learner's connection to its leader: ZooKeeper streams the
@@ -116,6 +136,8 @@ func (c *conn) writeLoop(timeout time.Duration) {
 		case <-c.done:
 			return
 		case op := <-c.out:
+			c.queuedBytes.Add(-int64(op.pkt.Size() + len(op.trailer)))
+			c.sent.Add(1)
 			_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
 			if _, err := bw.Write(op.pkt.Marshal()); err != nil {
 				c.close()

@@ -227,6 +227,15 @@ type FollowerStatus struct {
 	ID        int64
 	AckedZxid int64 // newest proposal it acked in this epoch
 	Synced    bool  // counted for the leader's quorum
+
+	// Its connection, as ZooKeeper's LearnerHandler reports it.
+	Remote            string    // the learner's address
+	Connected         time.Time // when it connected
+	QueuedPackets     int       // waiting to be written to it
+	QueuedPacketsSize int64     // their encoded size in bytes
+	PacketsReceived   int64
+	PacketsSent       int64
+	Requests          int64 // REQUESTs it forwarded
 }
 
 // Status is a summary for srvr/mntr and metrics.

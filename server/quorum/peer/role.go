@@ -913,8 +913,11 @@ func (r *role) publish() {
 		s.State = Following
 	}
 	if zs.Role == zab.Leader {
-		for id := range r.conns {
-			s.Followers = append(s.Followers, FollowerStatus{ID: id, AckedZxid: r.acked[id], Synced: slices.Contains(zs.SyncedFollowers, id)})
+		for id, c := range r.conns {
+			s.Followers = append(s.Followers, FollowerStatus{ID: id, AckedZxid: r.acked[id], Synced: slices.Contains(zs.SyncedFollowers, id),
+				Remote: c.remote, Connected: c.started, QueuedPackets: len(c.out),
+				QueuedPacketsSize: c.queuedBytes.Load(), PacketsReceived: c.recvd.Load(), PacketsSent: c.sent.Load(),
+				Requests: c.requests.Load()})
 		}
 		slices.SortFunc(s.Followers, func(a, b FollowerStatus) int { return int(a.ID - b.ID) })
 		r.p.metrics.synced.Set(float64(len(zs.SyncedFollowers)))

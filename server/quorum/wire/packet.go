@@ -121,6 +121,16 @@ func (p *Packet) Decode(d *jute.Decoder) {
 }
 
 // Marshal returns the packet's bytes as they appear on the learner channel.
+// Size is the length of p's encoding, computed without encoding it (the
+// queued-bytes statistic of a learner connection).
+func (p *Packet) Size() int {
+	n := packetHeaderLen + len(p.Data)
+	for _, id := range p.AuthInfo {
+		n += 4 + len(id.Scheme) + 4 + len(id.ID)
+	}
+	return n
+}
+
 func (p *Packet) Marshal() []byte {
 	e := jute.NewEncoder(make([]byte, 0, packetHeaderLen+len(p.Data)))
 	p.Encode(e)

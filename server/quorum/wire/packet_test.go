@@ -50,6 +50,9 @@ func TestPacketGolden(t *testing.T) {
 			if got := tt.p.Marshal(); !bytes.Equal(got, want) {
 				t.Fatalf("Marshal = %x, want %x", got, want)
 			}
+			if n := tt.p.Size(); n != len(want) {
+				t.Errorf("Size = %d, want %d", n, len(want))
+			}
 			got, err := UnmarshalPacket(want, 0)
 			if err != nil {
 				t.Fatal(err)
