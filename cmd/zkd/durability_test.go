@@ -1102,6 +1102,13 @@ func TestApacheReadsZKDDataDir(t *testing.T) {
 		aconn := connect(t, z.Addr, "alice:pw")
 		got := readTree(t, aconn, "/", 1000)
 		compareTrees(t, "Apache ZooKeeper on zkd's dataDir", served, got)
+		// Replaying zkd's log, Apache compares its tree with the digest
+		// zkd logged with each txn (DataTree.compareDigest).
+		if log, err := os.ReadFile(z.LogFile); err != nil {
+			t.Error(err)
+		} else if strings.Contains(string(log), "Digests are not matching") {
+			t.Errorf("Apache found its tree differing from a txn digest zkd logged")
+		}
 		if t.Failed() {
 			t.Logf("Apache log tail:\n%s", z.LogTail(30))
 		}
