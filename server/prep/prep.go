@@ -153,29 +153,26 @@ func (p *Prepper) treeDigest() int64 {
 	return p.tree.Digest()
 }
 
-// addChange records rec in the overlay with its precalculated digests: the
-// node's new contribution replaces that of the path's previous state (its
-// newest record, else the tree's node). Callers hold the tree's read lock
-// and p.mu.
-func (p *Prepper) addChange(rec *changeRecord) {
-	var prev int64
-	if r, ok := p.overlay.byPath[rec.path]; ok {
-		prev = r.nodeDigest
-	} else {
-		lookup := rec.path
-		if lookup == "" {
-			lookup = "/"
-		}
-		if info, ok := p.tree.Lookup(lookup); ok {
-			prev = info.Digest
+// addChange records rec in the overlay with its precalculated digests
+// (PrepRequestProcessor.precalculateDigest): the node's new contribution
+// replaces that of the path's previous state. A record made by duplicate
+// still carries that state's digest and a created node has none; a
+// deletion takes the digest of the state it removes (getRecordForPath).
+// Callers hold the tree's read lock and p.mu.
+func (c *opContext) addChange(rec *changeRecord) {
+	prev := rec.nodeDigest
+	if rec.stat == nil {
+		prev = 0
+		if old, _ := c.record(rec.path); old != nil {
+			prev = old.nodeDigest
 		}
 	}
 	rec.nodeDigest = 0
 	if rec.stat != nil {
 		rec.nodeDigest = datatree.NodeDigest(rec.path, rec.data, rec.stat)
 	}
-	rec.treeDigest = p.treeDigest() - prev + rec.nodeDigest
-	p.overlay.add(rec)
+	rec.treeDigest = c.p.treeDigest() - prev + rec.nodeDigest
+	c.p.overlay.add(rec)
 }
 
 // Applied drops the overlay records of txns with zxid <= zxid, which the
@@ -485,8 +482,8 @@ func (c *opContext) create(op int32, path string, data []byte, acl []proto.ACL, 
 	p.childCount++
 	p.stat.Cversion = newCVersion
 	p.stat.Pzxid = c.zxid
-	c.p.addChange(p)
-	c.p.addChange(&changeRecord{
+	c.addChange(p)
+	c.addChange(&changeRecord{
 		zxid: c.zxid,
 		path: path,
 		data: data,
@@ -587,8 +584,8 @@ func (c *opContext) removeNode(parent *changeRecord, path string) {
 	p := parent.duplicate(c.zxid)
 	p.childCount--
 	p.stat.Pzxid = c.zxid
-	c.p.addChange(p)
-	c.p.addChange(&changeRecord{zxid: c.zxid, path: path, childCount: -1})
+	c.addChange(p)
+	c.addChange(&changeRecord{zxid: c.zxid, path: path, childCount: -1})
 }
 
 // setData preps a setData. Checks, in order: the session; the data size
@@ -621,7 +618,7 @@ func (c *opContext) setData(r *proto.SetDataRequest) (proto.Txn, proto.Code) {
 	n.stat.Mtime = c.time
 	n.stat.Mzxid = c.zxid
 	n.data = r.Data
-	c.p.addChange(n)
+	c.addChange(n)
 	return &proto.SetDataTxn{Path: r.Path, Data: r.Data, Version: newVersion, Op: proto.OpSetData}, proto.ErrOK
 }
 
@@ -657,7 +654,7 @@ func (c *opContext) setACL(r *proto.SetACLRequest) (proto.Txn, proto.Code) {
 	n := node.duplicate(c.zxid)
 	n.stat.Aversion = newVersion
 	n.acl = fixed
-	c.p.addChange(n)
+	c.addChange(n)
 	return &proto.SetACLTxn{Path: r.Path, ACL: fixed, Version: newVersion}, proto.ErrOK
 }
 
@@ -738,8 +735,8 @@ func (c *opContext) closeSession() (proto.Txn, proto.Code) {
 		}
 		p := parent.duplicate(c.zxid)
 		p.stat.Pzxid = c.zxid
-		c.p.addChange(p)
-		c.p.addChange(&changeRecord{zxid: c.zxid, path: path})
+		c.addChange(p)
+		c.addChange(&changeRecord{zxid: c.zxid, path: path})
 	}
 	return &proto.CloseSessionTxn{Paths2Delete: paths}, proto.ErrOK
 }
