@@ -67,35 +67,16 @@ func durableThrottled(t *testing.T, maxRequests int) (*zkserver.Server, *prometh
 // every one of them succeeds; afterwards nothing is left in process.
 func TestRequestThrottleMaxRequests(t *testing.T) {
 	srv, reg := durableThrottled(t, 2)
-	var wg sync.WaitGroup
-	errs := make(chan error, 16)
-	for c := range 16 {
-		wg.Go(func() {
-			conn, _, err := zk.Connect([]string{srv.Addr().String()}, 10*time.Second, zk.WithLogInfo(false))
-			if err != nil {
-				errs <- err
-				return
-			}
-			defer conn.Close()
-			for i := range 20 {
-				path := fmt.Sprintf("/c%d-%d", c, i)
-				if _, err := conn.Create(path, []byte(path), 0, zk.WorldACL(zk.PermAll)); err != nil {
-					errs <- fmt.Errorf("create %s: %w", path, err)
-					return
-				}
-				data, _, err := conn.Get(path)
-				if err != nil || string(data) != path {
-					errs <- fmt.Errorf("get %s: %q, %v", path, data, err)
-					return
-				}
-			}
-		})
-	}
-	wg.Wait()
-	close(errs)
-	for err := range errs {
-		t.Fatalf("request under the request throttle: %v", err)
-	}
+	concurrentClients(t, srv.Addr().String(), 16, 20, func(conn *zk.Conn, c, i int) error {
+		path := fmt.Sprintf("/c%d-%d", c, i)
+		if _, err := conn.Create(path, []byte(path), 0, zk.WorldACL(zk.PermAll)); err != nil {
+			return fmt.Errorf("create %s: %w", path, err)
+		}
+		if data, _, err := conn.Get(path); err != nil || string(data) != path {
+			return fmt.Errorf("get %s: %q, %v", path, data, err)
+		}
+		return nil
+	})
 	if got := gaugeValue(t, reg, "zkd_server_request_throttle_waited_requests_total"); got == 0 {
 		t.Error("no request waited with request_throttle_max_requests 2 and 16 clients")
 	}
