@@ -33,6 +33,7 @@ import (
 	"github.com/zkd-io/zkd/metrics"
 	"github.com/zkd-io/zkd/server/admin"
 	"github.com/zkd-io/zkd/server/config"
+	"github.com/zkd-io/zkd/server/gctuner"
 	"github.com/zkd-io/zkd/server/quorum/peer"
 	"github.com/zkd-io/zkd/server/storage"
 	"github.com/zkd-io/zkd/server/txnlog"
@@ -243,6 +244,15 @@ func runServer(args []string, stderr io.Writer) error {
 	svcs := []services.Service{zk}
 	if p != nil {
 		svcs = append(svcs, peerService(p))
+	}
+	if cfg.GCHeadroomMB > 0 {
+		tuner, err := gctuner.New(gctuner.Options{Headroom: uint64(cfg.GCHeadroomMB) << 20, Logger: logger, Registerer: reg})
+		if err != nil {
+			return err
+		}
+		if tuner != nil {
+			svcs = append(svcs, tuner)
+		}
 	}
 	if cfg.HTTPPort > 0 {
 		httpSrv := web.New(web.Options{

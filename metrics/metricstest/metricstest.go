@@ -16,6 +16,7 @@ import (
 	"github.com/zkd-io/zkd/server/admin"
 	"github.com/zkd-io/zkd/server/config"
 	"github.com/zkd-io/zkd/server/datatree"
+	"github.com/zkd-io/zkd/server/gctuner"
 	"github.com/zkd-io/zkd/server/quorum/peer"
 	"github.com/zkd-io/zkd/server/quorum/transport"
 	"github.com/zkd-io/zkd/server/quorum/wire"
@@ -96,6 +97,12 @@ func Server(t testing.TB) (*prometheus.Registry, []prometheus.Collector) {
 		t.Fatal(err)
 	}
 	if err := transport.RegisterCatalogueMetrics(rec); err != nil {
+		t.Fatal(err)
+	}
+	// The GC tuner (on by default) registers its own; the environment of
+	// the test does not decide whether it exists.
+	if _, err := gctuner.New(gctuner.Options{Headroom: uint64(cfg.GCHeadroomMB) << 20,
+		Getenv: func(string) string { return "" }, Logger: logger, Registerer: rec}); err != nil {
 		t.Fatal(err)
 	}
 	// The console (on by default: read-only) registers its own.

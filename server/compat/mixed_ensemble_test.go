@@ -20,6 +20,7 @@ import (
 	"github.com/go-zookeeper/zk"
 	"github.com/rs/zerolog"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/proto"
 	"github.com/zkd-io/zkd/server/quorum/wire"
 	"github.com/zkd-io/zkd/server/testpeer"
@@ -322,11 +323,17 @@ func (e *mixedEnsemble) connect(id int64) (*zk.Conn, error) {
 	if err != nil {
 		return nil, err
 	}
-	deadline := time.Now().Add(5 * time.Second)
+	// A session is a quorum write. Under CI's load (three JVMs or zkd
+	// processes and the race detector) one has been seen to take more than
+	// 5s on an Apache leader while its followers had already applied it,
+	// so allow a few session timeouts' worth: go-zookeeper reconnects and
+	// asks again meanwhile.
+	const wait = 15 * time.Second
+	deadline := time.Now().Add(wait)
 	for conn.State() != zk.StateHasSession {
 		if time.Now().After(deadline) {
 			conn.Close()
-			return nil, fmt.Errorf("no session with %s within 5s (state %v)", e.members[id].name(), conn.State())
+			return nil, fmt.Errorf("no session with %s within %v (state %v)", e.members[id].name(), wait, conn.State())
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -748,23 +755,7 @@ func zkdLeadsApache(t *testing.T, e *mixedEnsemble) {
 func (e *mixedEnsemble) requireRevalidated(id int64) {
 	e.t.Helper()
 	m := e.members[id]
-	mfs, err := m.zkd.Registry.Gather()
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	var valid float64
-	for _, mf := range mfs {
-		if mf.GetName() != "zkd_quorum_session_revalidations_total" {
-			continue
-		}
-		for _, mt := range mf.GetMetric() {
-			for _, lp := range mt.GetLabel() {
-				if lp.GetName() == "result" && lp.GetValue() == "valid" {
-					valid += mt.GetCounter().GetValue()
-				}
-			}
-		}
-	}
+	valid := metricvalue.OfSeries(e.t, m.zkd.Registry, "zkd_quorum_session_revalidations_total", "result", "valid")
 	if valid == 0 {
 		e.t.Errorf("%s: no session re-attach answered valid by its leader (zkd_quorum_session_revalidations_total)", m.name())
 	}

@@ -173,6 +173,11 @@ type Config struct {
 	// (zkd.pprof.enabled, default off: it reveals internals and costs CPU
 	// while profiling).
 	Pprof bool
+	// GCHeadroomMB is the garbage the Go heap may hold above its live size
+	// before a collection (zkd.gc.headroomMB, default 16; 0 leaves Go's
+	// GOGC=100, under which the heap grows to twice the tree). See
+	// package gctuner.
+	GCHeadroomMB int
 
 	// Console holds the zkd.console.* keys without the prefix, as written;
 	// package web/console parses and validates them (users, tokens, peers).
@@ -227,6 +232,7 @@ func baseDefaults() *Config {
 		AdminIdleTimeout:         30000 * time.Millisecond,
 		HTTPAddress:              "0.0.0.0",
 		HTTPPort:                 8080,
+		GCHeadroomMB:             16,
 	}
 	c.applyTimeDefaults()
 	return c

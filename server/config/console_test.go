@@ -20,23 +20,38 @@ func TestConsoleKeys(t *testing.T) {
 	}
 }
 
-func TestParsePprof(t *testing.T) {
+// TestParseZkdSettings: zkd's own scalar keys, their defaults and their
+// bad values (an error naming the key).
+func TestParseZkdSettings(t *testing.T) {
+	pprof := func(c *Config) any { return c.Pprof }
+	headroom := func(c *Config) any { return c.GCHeadroomMB }
 	for _, tc := range []struct {
-		text    string
-		want    bool
-		wantErr bool
+		text string
+		get  func(*Config) any
+		want any // nil: an error naming the key
 	}{
-		{"", false, false},
-		{"zkd.pprof.enabled=true\n", true, false},
-		{"zkd.pprof.enabled=false\n", false, false},
-		{"zkd.pprof.enabled=maybe\n", false, true},
+		{"", pprof, false},
+		{"zkd.pprof.enabled=true\n", pprof, true},
+		{"zkd.pprof.enabled=false\n", pprof, false},
+		{"zkd.pprof.enabled=maybe\n", pprof, nil},
+		{"", headroom, 16},
+		{"zkd.gc.headroomMB=64\n", headroom, 64},
+		{"zkd.gc.headroomMB=0\n", headroom, 0},
+		{"zkd.gc.headroomMB=-1\n", headroom, nil},
+		{"zkd.gc.headroomMB=lots\n", headroom, nil},
 	} {
 		cfg, _, err := Parse(strings.NewReader("dataDir=/tmp/x\n" + tc.text))
-		if (err != nil) != tc.wantErr {
-			t.Fatalf("%q: err %v, want error %v", tc.text, err, tc.wantErr)
+		if tc.want == nil {
+			key, _, _ := strings.Cut(tc.text, "=")
+			if err == nil || !strings.Contains(err.Error(), key) {
+				t.Errorf("%q: err %v, want one naming %s", tc.text, err, key)
+			}
+			continue
 		}
-		if err == nil && cfg.Pprof != tc.want {
-			t.Errorf("%q: Pprof = %v, want %v", tc.text, cfg.Pprof, tc.want)
+		if err != nil {
+			t.Errorf("%q: %v", tc.text, err)
+		} else if got := tc.get(cfg); got != tc.want {
+			t.Errorf("%q: got %v, want %v", tc.text, got, tc.want)
 		}
 	}
 }

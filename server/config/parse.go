@@ -405,6 +405,14 @@ func (p *parser) set(key string, pr property) error {
 		p.httpPortSet = true
 	case "zkd.pprof.enabled":
 		c.Pprof, err = parseBool(v)
+	case "zkd.gc.headroomMB":
+		var mb int
+		if mb, err = decodeInt(v, 32); err == nil {
+			if mb < 0 {
+				return p.errorf(pr, "%q is not a size in MB >= 0", v)
+			}
+			c.GCHeadroomMB = mb
+		}
 
 	default:
 		if ok, err := p.setThrottle(key, pr); ok {

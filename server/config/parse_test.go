@@ -74,6 +74,7 @@ func zookeeperDefaults() Config {
 		AdminIdleTimeout:   30 * time.Second,
 		HTTPAddress:        "0.0.0.0",
 		HTTPPort:           8080,
+		GCHeadroomMB:       16,
 	}
 }
 

@@ -138,37 +138,72 @@ func (p *parser) setThrottle(key string, pr property) (bool, error) {
 	return true, nil
 }
 
-// finishWeights corrects the session weights as BlueThrottle's static
-// initialiser does, warning where ZooKeeper logs a warning. The global and
-// renew weights are compared with the local weight as configured.
+// Weight names BlueThrottle's session weights in WeightFix.
+type Weight string
+
+// The session weights.
+const (
+	GlobalWeight Weight = "global"
+	LocalWeight  Weight = "local"
+	RenewWeight  Weight = "renew"
+)
+
+// WeightFix is one correction SessionWeights made: Was became Now, because
+// it was not positive (the default) or, with BelowLocal, because it was
+// less than the local weight.
+type WeightFix struct {
+	Weight     Weight
+	Was, Now   int
+	BelowLocal bool
+}
+
+// Problem says what was wrong and what is used instead, as a warning's
+// predicate ("is not positive; using 3").
+func (f WeightFix) Problem() string {
+	if f.BelowLocal {
+		return fmt.Sprintf("is less than the local session weight %d; using %d", f.Now, f.Now)
+	}
+	return fmt.Sprintf("is not positive; using %d", f.Now)
+}
+
+// SessionWeights corrects the global, local and renew session weights as
+// BlueThrottle's static initialiser does: a weight <= 0 takes its default,
+// and the global and renew weights are raised to the local weight as
+// configured when they are below it. It reports each correction, for the
+// warnings ZooKeeper logs.
+func SessionWeights(global, local, renew int) (g, l, r int, fixes []WeightFix) {
+	def := defaultConnectionThrottle()
+	atLeastLocal := func(w Weight, v, dflt int) int {
+		switch {
+		case v <= 0:
+			fixes = append(fixes, WeightFix{Weight: w, Was: v, Now: dflt})
+			return dflt
+		case v < local:
+			fixes = append(fixes, WeightFix{Weight: w, Was: v, Now: local, BelowLocal: true})
+			return local
+		}
+		return v
+	}
+	g = atLeastLocal(GlobalWeight, global, def.GlobalSessionWeight)
+	l = local
+	if l <= 0 {
+		fixes = append(fixes, WeightFix{Weight: LocalWeight, Was: l, Now: def.LocalSessionWeight})
+		l = def.LocalSessionWeight
+	}
+	r = atLeastLocal(RenewWeight, renew, def.RenewSessionWeight)
+	return g, l, r, fixes
+}
+
+// finishWeights applies SessionWeights to the parsed weights, warning at
+// each corrected key's line where ZooKeeper logs a warning.
 func (p *parser) finishWeights() {
 	ct := &p.c.ConnectionThrottle
-	const (
-		globalKey = "connection_throttle_global_session_weight"
-		localKey  = "connection_throttle_local_session_weight"
-		renewKey  = "connection_throttle_renew_session_weight"
-	)
-	def := defaultConnectionThrottle()
-	g, l, r := ct.GlobalSessionWeight, ct.LocalSessionWeight, ct.RenewSessionWeight
-	switch {
-	case g <= 0:
-		p.warnf(p.c.lines[globalKey], "%s=%d is not positive; using %d", globalKey, g, def.GlobalSessionWeight)
-		ct.GlobalSessionWeight = def.GlobalSessionWeight
-	case g < l:
-		p.warnf(p.c.lines[globalKey], "%s=%d is less than the local session weight %d; using %d", globalKey, g, l, l)
-		ct.GlobalSessionWeight = l
-	}
-	if l <= 0 {
-		p.warnf(p.c.lines[localKey], "%s=%d is not positive; using %d", localKey, l, def.LocalSessionWeight)
-		ct.LocalSessionWeight = def.LocalSessionWeight
-	}
-	switch {
-	case r <= 0:
-		p.warnf(p.c.lines[renewKey], "%s=%d is not positive; using %d", renewKey, r, def.RenewSessionWeight)
-		ct.RenewSessionWeight = def.RenewSessionWeight
-	case r < l:
-		p.warnf(p.c.lines[renewKey], "%s=%d is less than the local session weight %d; using %d", renewKey, r, l, l)
-		ct.RenewSessionWeight = l
+	var fixes []WeightFix
+	ct.GlobalSessionWeight, ct.LocalSessionWeight, ct.RenewSessionWeight, fixes =
+		SessionWeights(ct.GlobalSessionWeight, ct.LocalSessionWeight, ct.RenewSessionWeight)
+	for _, f := range fixes {
+		key := "connection_throttle_" + string(f.Weight) + "_session_weight"
+		p.warnf(p.c.lines[key], "%s=%d %s", key, f.Was, f.Problem())
 	}
 }
 

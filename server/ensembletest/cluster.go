@@ -51,6 +51,10 @@ type Options struct {
 	// Apache ZooKeeper reads only from system properties (such as
 	// zookeeper.commitLogCount); zkd nodes ignore them.
 	JavaProps map[string]string
+	// JVMFlags replace the harness's JVM flags for Apache nodes (a small
+	// serial-GC heap and client JIT, so that several JVMs start quickly on
+	// a CI machine). Benchmarks pass the flags an operator would run.
+	JVMFlags []string
 	// ZkdBinary is the zkd executable for Kind Zkd; empty builds ./cmd/zkd
 	// once per test process (see BuildZkd).
 	ZkdBinary string

@@ -95,15 +95,18 @@ func (n *Node) start() error {
 		for _, k := range slices.Sorted(maps.Keys(n.c.Opts.JavaProps)) {
 			props = append(props, "-D"+k+"="+n.c.Opts.JavaProps[k])
 		}
-		args := append([]string{
-			"-XX:-UsePerfData", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1",
+		jvm := n.c.Opts.JVMFlags
+		if jvm == nil {
+			jvm = []string{"-XX:-UsePerfData", "-Xmx256m", "-XX:+UseSerialGC", "-XX:TieredStopAtLevel=1"}
+		}
+		args := append(slices.Clone(jvm),
 			// Election notifications back off from 200 ms up to 60 s
 			// while peers are unreachable (all starting, or one down);
 			// 1 s keeps elections in tests to a few seconds.
 			"-Dzookeeper.fastleader.maxNotificationInterval=1000",
 			"-Dorg.slf4j.simpleLogger.showDateTime=true",
-			"-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS",
-		}, props...)
+			"-Dorg.slf4j.simpleLogger.dateTimeFormat=HH:mm:ss.SSS")
+		args = append(args, props...)
 		cmd = exec.Command(n.c.java, append(args,
 			"-cp", n.c.classpath, "org.apache.zookeeper.server.quorum.QuorumPeerMain", n.ConfigFile)...)
 	case Zkd:

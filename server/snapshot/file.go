@@ -54,11 +54,21 @@ func Encode(tree *datatree.Tree, sessions []Session) ([]byte, error) {
 	if z := tree.LastProcessedZxid(); z > 0 {
 		digest = &ZxidDigest{Zxid: z, Version: DigestVersion, Digest: tree.Digest()}
 	}
-	var buf bytes.Buffer
-	if err := Write(&buf, tree, sessions, digest); err != nil {
+	// Sized up front: growing a buffer of tens of megabytes by doubling
+	// clears and copies each step while the caller holds the tree lock.
+	buf := bytes.NewBuffer(make([]byte, 0, encodedSizeHint(tree, len(sessions))))
+	if err := Write(buf, tree, sessions, digest); err != nil {
 		return nil, fmt.Errorf("snapshot: %w", err)
 	}
 	return buf.Bytes(), nil
+}
+
+// encodedSizeHint estimates a snapshot stream's size: per node its path
+// and data (ApproximateDataSize) plus the record around them (two lengths,
+// the ACL id and StatPersisted: 84 bytes, rounded up), per session 12
+// bytes, and room for the header, ACL map and seals.
+func encodedSizeHint(tree *datatree.Tree, sessions int) int {
+	return int(tree.ApproximateDataSize()) + 96*tree.NodeCount() + 12*sessions + 64<<10
 }
 
 // WriteFile writes a snapshot of tree as snapshot.<hex zxid>[.gz|.snappy]

@@ -15,6 +15,7 @@ import (
 // and loading take, how big the last one was, and failures. A nil *Metrics
 // records nothing.
 type Metrics struct {
+	encode       prometheus.Histogram
 	duration     prometheus.Histogram
 	bytes        prometheus.Gauge
 	lastSuccess  prometheus.Gauge
@@ -28,6 +29,11 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	// Snapshots of large trees take seconds to minutes.
 	buckets := prometheus.ExponentialBuckets(0.001, 4, 12)
 	m := &Metrics{
+		encode: prometheus.NewHistogram(metrics.Native(prometheus.HistogramOpts{
+			Name:    "zkd_snapshot_encode_duration_seconds",
+			Help:    "Time to encode the tree for a snapshot, holding the tree's read lock: writes wait this long, once per snapshot.",
+			Buckets: buckets,
+		})),
 		duration: prometheus.NewHistogram(metrics.Native(prometheus.HistogramOpts{
 			Name:    "zkd_snapshot_duration_seconds",
 			Help:    "Time to write a snapshot file, fsyncs included.",
@@ -62,7 +68,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return m, nil // working but unregistered, like the other packages' metrics
 	}
-	for _, c := range []prometheus.Collector{m.duration, m.bytes, m.lastSuccess, m.writes, m.errs, m.loadDuration} {
+	for _, c := range []prometheus.Collector{m.encode, m.duration, m.bytes, m.lastSuccess, m.writes, m.errs, m.loadDuration} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("snapshot: register metrics: %w", err)
 		}
@@ -80,9 +86,20 @@ func (m *Metrics) written(d time.Duration, size int64) {
 	m.lastSuccess.SetToCurrentTime()
 }
 
-// WriteError counts a snapshot that could not be written, for callers that
-// fail before a file is involved (encoding the tree).
-func (m *Metrics) WriteError() { m.writeError() }
+// Encode is the package's Encode that also records how long it took, or
+// a write error. The caller holds tree.RLock(). m may be nil.
+func (m *Metrics) Encode(tree *datatree.Tree, sessions []Session) ([]byte, error) {
+	start := time.Now()
+	stream, err := Encode(tree, sessions)
+	if m != nil {
+		if err != nil {
+			m.writeError()
+		} else {
+			m.encode.Observe(time.Since(start).Seconds())
+		}
+	}
+	return stream, err
+}
 
 func (m *Metrics) writeError() {
 	if m != nil {

@@ -505,20 +505,23 @@ func (s *Store) Snapshot(zxid int64, stream []byte) (string, error) {
 	// heap just peaked at about twice the live tree. Go's background
 	// scavenger returns such a peak to the OS only over minutes, so the
 	// resident size would stay at the peak: hand it back now, off the
-	// caller's goroutine (the peer's owner takes snapshots in line).
+	// caller's goroutine.
 	go debug.FreeOSMemory()
 	return path, nil
 }
 
-// SnapshotFailed ends a snapshot that failed before reaching the disk
-// (encoding the tree): it is logged and counted as a failed snapshot write,
-// and the next snapshot may start.
-func (s *Store) SnapshotFailed(err error) {
-	s.mu.Lock()
-	s.snapshotting = false
-	s.mu.Unlock()
-	s.snapM.WriteError()
-	s.log.Error().Err(err).Msg("snapshot failed")
+// EncodeSnapshot encodes tree and sessions for Snapshot, timing it; the
+// caller holds tree.RLock(). A failure is logged and counted, and ends the
+// snapshot: the next one may start.
+func (s *Store) EncodeSnapshot(tree *datatree.Tree, sessions []snapshot.Session) ([]byte, error) {
+	stream, err := s.snapM.Encode(tree, sessions)
+	if err != nil {
+		s.mu.Lock()
+		s.snapshotting = false
+		s.mu.Unlock()
+		s.log.Error().Err(err).Msg("snapshot failed")
+	}
+	return stream, err
 }
 
 // Close closes the txn log.

@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/testpeer"
 
 	"github.com/prometheus/client_golang/prometheus"
@@ -19,7 +20,6 @@ import (
 
 	"github.com/zkd-io/zkd/server/datatree"
 	"github.com/zkd-io/zkd/server/proto"
-	"github.com/zkd-io/zkd/server/snapshot"
 	"github.com/zkd-io/zkd/server/txnlog"
 )
 
@@ -339,7 +339,8 @@ func TestEpochFiles(t *testing.T) {
 
 func TestPurgeKeepsWhatRecoveryNeeds(t *testing.T) {
 	dir := t.TempDir()
-	s := open(t, dir, nil)
+	reg := prometheus.NewRegistry()
+	s := open(t, dir, reg)
 	res, err := s.Restore(datatree.Options{}) // writes snapshot.0
 	if err != nil {
 		t.Fatal(err)
@@ -365,17 +366,20 @@ func TestPurgeKeepsWhatRecoveryNeeds(t *testing.T) {
 		if err := s.writer.Roll(); err != nil {
 			t.Fatal(err)
 		}
+		s.snapshotting = true
 		tree.RLock()
-		stream, err := snapshot.Encode(tree, nil)
+		stream, err := s.EncodeSnapshot(tree, nil)
 		z := tree.LastProcessedZxid()
 		tree.RUnlock()
 		if err != nil {
 			t.Fatal(err)
 		}
-		s.snapshotting = true
 		if _, err := s.Snapshot(z, stream); err != nil {
 			t.Fatal(err)
 		}
+	}
+	if n := metricvalue.Of(t, reg, "zkd_snapshot_encode_duration_seconds"); n != 5 {
+		t.Errorf("zkd_snapshot_encode_duration_seconds counted %v encodes, want 5", n)
 	}
 	dry, err := Purge(s.SnapDir(), s.LogDir(), 3, true)
 	if err != nil {

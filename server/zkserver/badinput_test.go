@@ -13,6 +13,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/jute"
 	"github.com/zkd-io/zkd/server/proto"
 	"github.com/zkd-io/zkd/server/testpeer"
@@ -34,30 +35,7 @@ func startServer(t *testing.T) (addr string, reg *prometheus.Registry) {
 // badInputCount reads zkd_server_bad_input_total{reason}.
 func badInputCount(t *testing.T, reg *prometheus.Registry, reason string) float64 {
 	t.Helper()
-	return counterValue(t, reg, "zkd_server_bad_input_total", "reason", reason)
-}
-
-// counterValue reads one series of a counter from reg: the one whose label
-// has the given value (0 when there is none yet).
-func counterValue(t *testing.T, reg *prometheus.Registry, name, label, value string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == label && lp.GetValue() == value {
-					return m.GetCounter().GetValue()
-				}
-			}
-		}
-	}
-	return 0
+	return metricvalue.OfSeries(t, reg, "zkd_server_bad_input_total", "reason", reason)
 }
 
 // wire is a raw protocol connection: the tests write exact bytes.

@@ -14,6 +14,7 @@ import (
 	"github.com/zkd-io/zkd/server/auth"
 	"github.com/zkd-io/zkd/server/jute"
 	"github.com/zkd-io/zkd/server/proto"
+	"github.com/zkd-io/zkd/server/sockio"
 	"github.com/zkd-io/zkd/server/watch"
 )
 
@@ -59,11 +60,10 @@ type conn struct {
 	// slot (see serveRequest). Only the reader goroutine touches it.
 	slot bool
 
+	// outMu guards outClosing and closeWhy.
 	outMu      sync.Mutex
-	out        [][]byte
-	outBytes   int
 	outClosing bool // close after the queue drains
-	outWake    chan struct{}
+	out        *sockio.Writer
 	closed     chan struct{}
 	readerDone chan struct{} // closed when the reader goroutine stops
 	closeOnce  sync.Once
@@ -99,12 +99,13 @@ func newConn(srv *Server, nc net.Conn, id uint64) *conn {
 		id:      id,
 		remote:  nc.RemoteAddr().String(),
 		started: time.Now(),
-		outWake: make(chan struct{}, 1),
 		closed:  make(chan struct{}),
 		gone:    make(chan struct{}),
 
 		readerDone: make(chan struct{}),
 	}
+	c.out = sockio.NewWriter(nc, sockio.WriterOptions{
+		OnWrite: func(n int) { srv.metrics.BytesSent.Add(float64(n)) }})
 	c.pendCnd = sync.NewCond(&c.pendMu)
 	if host, _, err := net.SplitHostPort(c.remote); err == nil {
 		c.remoteIP = host
@@ -164,28 +165,19 @@ func (c *conn) reply(hdr proto.ReplyHeader, body proto.Record) {
 // enqueue queues one frame (with its 4 reserved length bytes) for the writer.
 func (c *conn) enqueue(b []byte) {
 	b = frame(b)
-	c.outMu.Lock()
-	if c.outClosing {
-		c.outMu.Unlock()
+	_, queued, ok := c.out.Write(b)
+	if !ok {
 		return
 	}
-	c.out = append(c.out, b)
-	c.outBytes += len(b)
-	over := c.outBytes > maxQueuedBytes
-	c.outMu.Unlock()
 	c.srv.metrics.PacketsSent.Inc()
 	c.srv.stats.packetsSent.Add(1)
 	c.stats.sent.Add(1)
+	over := queued > maxQueuedBytes
 	if over {
 		c.srv.metrics.SlowClients.Inc()
 		c.srv.log.Warn().Str("remote", c.remote).Str("session", hex(c.sessionID.Load())).
 			Msg("closing connection: client is not reading its replies")
 		c.close("slow_client")
-		return
-	}
-	select {
-	case c.outWake <- struct{}{}:
-	default:
 	}
 }
 
@@ -199,11 +191,10 @@ func (c *conn) closeAfterFlush(reason string) {
 	}
 	c.outClosing = true
 	c.outMu.Unlock()
+	// After closeWhy is set: the writer may close the connection as soon
+	// as it has flushed.
+	c.out.CloseAfterFlush()
 	c.markGone()
-	select {
-	case c.outWake <- struct{}{}:
-	default:
-	}
 }
 
 // markGone records that the connection takes no more replies.
@@ -220,6 +211,7 @@ func (c *conn) close(reason string) {
 		}
 		c.outClosing = true
 		c.outMu.Unlock()
+		c.out.CloseAfterFlush() // drop what comes after: Run stops at closed
 		c.markGone()
 		close(c.closed)
 		c.nc.Close()
@@ -229,44 +221,18 @@ func (c *conn) close(reason string) {
 	})
 }
 
-// writeLoop sends queued frames, flushing only when the queue is empty so
-// that a burst of replies costs one system call.
+// writeLoop runs the connection's writer (sockio.Writer: queued frames
+// are flushed together, and replies are written directly while it is
+// idle) and, when a closeAfterFlush drained it, closes the connection.
 func (c *conn) writeLoop() {
-	bw := bufio.NewWriterSize(c.nc, 64<<10)
-	var batch [][]byte
-	for {
-		select {
-		case <-c.outWake:
-		case <-c.closed:
-			return
-		}
-		for {
-			c.outMu.Lock()
-			batch, c.out = c.out, batch[:0]
-			c.outBytes = 0
-			closing := c.outClosing
-			c.outMu.Unlock()
-			if len(batch) == 0 {
-				if err := bw.Flush(); err != nil {
-					c.close("error")
-					return
-				}
-				if closing {
-					c.finishClose()
-					return
-				}
-				break
-			}
-			for i, b := range batch {
-				n, err := bw.Write(b)
-				c.srv.metrics.BytesSent.Add(float64(n))
-				if err != nil {
-					c.close("error")
-					return
-				}
-				batch[i] = nil
-			}
-		}
+	if err := c.out.Run(64<<10, c.closed); err != nil {
+		c.close("error")
+		return
+	}
+	select {
+	case <-c.closed:
+	default:
+		c.finishClose()
 	}
 }
 

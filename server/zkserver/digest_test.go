@@ -10,6 +10,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/proto"
 	"github.com/zkd-io/zkd/server/txnlog"
 	"github.com/zkd-io/zkd/server/zkservertest"
@@ -114,7 +115,7 @@ func TestEnsembleTxnDigests(t *testing.T) {
 				}
 			}
 		}
-		if n := gaugeValue(t, e.Registry(id), "zkd_tree_digest_mismatches_total"); n != 0 {
+		if n := metricvalue.Of(t, e.Registry(id), "zkd_tree_digest_mismatches_total"); n != 0 {
 			t.Errorf("member %d counted %v digest mismatches", id, n)
 		}
 	}

@@ -119,9 +119,7 @@ func (f fourLetterSource) Connections() []fourlw.ConnInfo {
 			LastCxid:    c.stats.lastCxid.Load(),
 			LastZxid:    c.stats.lastZxid.Load(),
 		}
-		c.outMu.Lock()
-		ci.Queued = len(c.out)
-		c.outMu.Unlock()
+		ci.Queued, _ = c.out.Queued()
 		if ms := c.stats.lastResp.Load(); ms > 0 {
 			ci.LastResponse = time.UnixMilli(ms)
 		}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/proto"
 	"github.com/zkd-io/zkd/server/zkserver"
 	"github.com/zkd-io/zkd/server/zkservertest"
@@ -46,7 +47,7 @@ func TestMaxClientCnxns(t *testing.T) {
 	if open(dial()) {
 		t.Fatal("a third connection from the same address was accepted")
 	}
-	if got := counterValue(t, reg, "zkd_server_connections_rejected_total", "reason", "max_client_cnxns"); got != 1 {
+	if got := metricvalue.OfSeries(t, reg, "zkd_server_connections_rejected_total", "reason", "max_client_cnxns"); got != 1 {
 		t.Fatalf("rejections counted %v, want 1", got)
 	}
 	a.Close()

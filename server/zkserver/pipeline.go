@@ -308,12 +308,11 @@ func (s *Server) afterCommit(txns int) {
 // work runs after it is released.
 func (s *Server) snapshot() {
 	s.tree.RLock()
-	stream, err := snapshot.Encode(s.tree, s.sessionList())
+	stream, err := s.store.EncodeSnapshot(s.tree, s.sessionList())
 	zxid := s.tree.LastProcessedZxid()
 	s.tree.RUnlock()
 	if err != nil {
-		s.store.SnapshotFailed(err)
-		return
+		return // logged and counted by the store
 	}
 	_, _ = s.store.Snapshot(zxid, stream)
 }

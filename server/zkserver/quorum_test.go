@@ -9,6 +9,7 @@ import (
 
 	"github.com/go-zookeeper/zk"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/testpeer"
 	"github.com/zkd-io/zkd/server/zkservertest"
 )
@@ -173,7 +174,7 @@ func TestEnsembleFailover(t *testing.T) {
 	reattached := 0.0
 	for _, id := range e.Running() {
 		for _, where := range []string{"moved", "same_server"} {
-			reattached += counterValue(t, e.Registry(id), "zkd_server_sessions_reattached_total", "where", where)
+			reattached += metricvalue.OfSeries(t, e.Registry(id), "zkd_server_sessions_reattached_total", "where", where)
 		}
 	}
 	if reattached < 1 {

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/proto"
 	"github.com/zkd-io/zkd/server/session"
 	"github.com/zkd-io/zkd/server/testpeer"
@@ -47,12 +48,12 @@ func TestLearnerRevalidatesSessions(t *testing.T) {
 
 	reg := e.Registry(follower)
 	for result, want := range map[string]float64{"valid": 1, "invalid": 1, "unanswered": 0} {
-		if got := counterValue(t, reg, "zkd_quorum_session_revalidations_total", "result", result); got != want {
+		if got := metricvalue.OfSeries(t, reg, "zkd_quorum_session_revalidations_total", "result", result); got != want {
 			t.Errorf("follower's revalidations{result=%q} = %v, want %v", result, got, want)
 		}
 	}
 	for _, result := range []string{"valid", "invalid", "unanswered"} {
-		if got := counterValue(t, e.Registry(leader), "zkd_quorum_session_revalidations_total", "result", result); got != 0 {
+		if got := metricvalue.OfSeries(t, e.Registry(leader), "zkd_quorum_session_revalidations_total", "result", result); got != 0 {
 			t.Errorf("the leader counted %v revalidations{result=%q} of its own; it answers them", got, result)
 		}
 	}

@@ -38,6 +38,7 @@ import (
 	"github.com/zkd-io/zkd/server/quorum/peer"
 	"github.com/zkd-io/zkd/server/session"
 	"github.com/zkd-io/zkd/server/snapshot"
+	"github.com/zkd-io/zkd/server/sockio"
 	"github.com/zkd-io/zkd/server/storage"
 	"github.com/zkd-io/zkd/server/watch"
 )
@@ -453,7 +454,7 @@ func (s *Server) unregister(c *conn) {
 
 // serveConn is a connection's reader: handshake, then requests in order.
 func (s *Server) serveConn(c *conn) {
-	r := bufio.NewReaderSize(c.nc, 64<<10)
+	r := bufio.NewReaderSize(sockio.New(c.nc), 64<<10)
 	defer func() {
 		// A connection closing after a last reply (UNIMPLEMENTED, auth
 		// failure, closeSession) is closed by its writer once that reply

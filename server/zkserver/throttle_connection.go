@@ -7,6 +7,8 @@ import (
 	"math/rand/v2"
 	"sync"
 	"time"
+
+	"github.com/zkd-io/zkd/server/config"
 )
 
 // ZooKeeper's BlueThrottle defaults.
@@ -110,40 +112,23 @@ func (o *ConnectionThrottleOptions) normalize() ([]string, error) {
 			}
 		}
 	}
-	// BlueThrottle's static initialiser: a weight <= 0 takes the default,
-	// and the global and renew weights are at least the local one as
-	// configured.
-	var warnings []string
+	// Zero is "not set" here (ZooKeeper's default); the rest is
+	// BlueThrottle's correction, shared with zoo.cfg's parser.
 	orDefault := func(w, def int) int {
 		if w == 0 {
 			return def
 		}
 		return w
 	}
-	global := orDefault(o.GlobalSessionWeight, DefaultGlobalSessionWeight)
-	local := orDefault(o.LocalSessionWeight, DefaultLocalSessionWeight)
-	renew := orDefault(o.RenewSessionWeight, DefaultRenewSessionWeight)
-	switch {
-	case global < 0:
-		warnings = append(warnings, fmt.Sprintf("global session weight %d is not positive; using %d", global, DefaultGlobalSessionWeight))
-		global = DefaultGlobalSessionWeight
-	case global < local:
-		warnings = append(warnings, fmt.Sprintf("global session weight %d is less than the local session weight %d; using %d", global, local, local))
-		global = local
+	var fixes []config.WeightFix
+	o.GlobalSessionWeight, o.LocalSessionWeight, o.RenewSessionWeight, fixes = config.SessionWeights(
+		orDefault(o.GlobalSessionWeight, DefaultGlobalSessionWeight),
+		orDefault(o.LocalSessionWeight, DefaultLocalSessionWeight),
+		orDefault(o.RenewSessionWeight, DefaultRenewSessionWeight))
+	var warnings []string
+	for _, f := range fixes {
+		warnings = append(warnings, fmt.Sprintf("%s session weight %d %s", f.Weight, f.Was, f.Problem()))
 	}
-	switch {
-	case renew < 0:
-		warnings = append(warnings, fmt.Sprintf("renew session weight %d is not positive; using %d", renew, DefaultRenewSessionWeight))
-		renew = DefaultRenewSessionWeight
-	case renew < local:
-		warnings = append(warnings, fmt.Sprintf("renew session weight %d is less than the local session weight %d; using %d", renew, local, local))
-		renew = local
-	}
-	if local < 0 {
-		warnings = append(warnings, fmt.Sprintf("local session weight %d is not positive; using %d", local, DefaultLocalSessionWeight))
-		local = DefaultLocalSessionWeight
-	}
-	o.GlobalSessionWeight, o.LocalSessionWeight, o.RenewSessionWeight = global, local, renew
 	if o.Now == nil {
 		o.Now = time.Now
 	}

@@ -7,6 +7,7 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/proto"
 	"github.com/zkd-io/zkd/server/zkserver"
 	"github.com/zkd-io/zkd/server/zkservertest"
@@ -69,7 +70,7 @@ func TestConnectionThrottle(t *testing.T) {
 	})
 	addr := srv.Addr().String()
 	rejected := func() float64 {
-		return counterValue(t, reg, "zkd_server_connections_rejected_total", "reason", "connection_throttle")
+		return metricvalue.OfSeries(t, reg, "zkd_server_connections_rejected_total", "reason", "connection_throttle")
 	}
 
 	first, ok := connectOutcome(t, addr, 0, nil)
@@ -79,7 +80,7 @@ func TestConnectionThrottle(t *testing.T) {
 	if _, ok := connectOutcome(t, addr, 0, nil); !ok {
 		t.Fatal("the second connect request was refused")
 	}
-	if got := gaugeValue(t, reg, "zkd_server_connection_throttle_tokens"); got != 0 {
+	if got := metricvalue.Of(t, reg, "zkd_server_connection_throttle_tokens"); got != 0 {
 		t.Errorf("tokens gauge %v after two connections, want 0", got)
 	}
 	for i := range 3 {
@@ -135,10 +136,10 @@ func TestConnectionThrottleOffByDefault(t *testing.T) {
 			t.Fatalf("connect request %d was refused with the throttle off", i)
 		}
 	}
-	if got := counterValue(t, reg, "zkd_server_connections_rejected_total", "reason", "connection_throttle"); got != 0 {
+	if got := metricvalue.OfSeries(t, reg, "zkd_server_connections_rejected_total", "reason", "connection_throttle"); got != 0 {
 		t.Errorf("rejections %v", got)
 	}
-	if got := gaugeValue(t, reg, "zkd_server_connection_throttle_tokens"); got != 0 {
+	if got := metricvalue.Of(t, reg, "zkd_server_connection_throttle_tokens"); got != 0 {
 		t.Errorf("tokens gauge %v with the throttle off", got)
 	}
 }

@@ -11,37 +11,13 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/jute"
 	"github.com/zkd-io/zkd/server/proto"
 	"github.com/zkd-io/zkd/server/storage"
 	"github.com/zkd-io/zkd/server/zkserver"
 	"github.com/zkd-io/zkd/server/zkservertest"
 )
-
-// gaugeValue reads an unlabelled gauge or counter from reg.
-func gaugeValue(t *testing.T, reg *prometheus.Registry, name string) float64 {
-	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() != name {
-			continue
-		}
-		m := mf.GetMetric()[0]
-		switch {
-		case m.GetCounter() != nil:
-			return m.GetCounter().GetValue()
-		case m.GetGauge() != nil:
-			return m.GetGauge().GetValue()
-		case m.GetHistogram() != nil:
-			return float64(m.GetHistogram().GetSampleCount())
-		}
-	}
-	t.Fatalf("%s is not registered", name)
-	return 0
-}
 
 // durableThrottled starts a server whose writes are fsynced (so requests
 // stay in process long enough to pile up) with the request throttler at
@@ -77,21 +53,21 @@ func TestRequestThrottleMaxRequests(t *testing.T) {
 		}
 		return nil
 	})
-	if got := gaugeValue(t, reg, "zkd_server_request_throttle_waited_requests_total"); got == 0 {
+	if got := metricvalue.Of(t, reg, "zkd_server_request_throttle_waited_requests_total"); got == 0 {
 		t.Error("no request waited with request_throttle_max_requests 2 and 16 clients")
 	}
-	if got := gaugeValue(t, reg, "zkd_server_request_throttle_wait_seconds"); got == 0 {
+	if got := metricvalue.Of(t, reg, "zkd_server_request_throttle_wait_seconds"); got == 0 {
 		t.Error("no wait observed")
 	}
 	// A write's slot comes back just after its reply is queued.
 	waitUntil(t, "the in-process gauge to return to 0", func() bool {
-		return gaugeValue(t, reg, "zkd_server_request_throttle_in_process_requests") == 0
+		return metricvalue.Of(t, reg, "zkd_server_request_throttle_in_process_requests") == 0
 	})
-	if got := gaugeValue(t, reg, "zkd_server_request_throttle_queued_requests"); got != 0 {
+	if got := metricvalue.Of(t, reg, "zkd_server_request_throttle_queued_requests"); got != 0 {
 		t.Errorf("%v requests still queued", got)
 	}
 	m := mntr(t, srv.Addr().String())
-	stalls := gaugeValue(t, reg, "zkd_server_request_throttle_stalls_total")
+	stalls := metricvalue.Of(t, reg, "zkd_server_request_throttle_stalls_total")
 	if m["zk_request_throttle_wait_count"] != strconv.FormatFloat(stalls, 'f', -1, 64) {
 		t.Errorf("mntr zk_request_throttle_wait_count %q, the stall counter %v", m["zk_request_throttle_wait_count"], stalls)
 	}
@@ -190,7 +166,7 @@ func TestRequestThrottleKeepsOrder(t *testing.T) {
 			last = r.Path
 		}
 	}
-	if got := gaugeValue(t, reg, "zkd_server_request_throttle_waited_requests_total"); got == 0 {
+	if got := metricvalue.Of(t, reg, "zkd_server_request_throttle_waited_requests_total"); got == 0 {
 		t.Error("no request waited: the test did not exercise the throttle")
 	}
 }

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/storage"
 	"github.com/zkd-io/zkd/server/zkserver"
 	"github.com/zkd-io/zkd/server/zkservertest"
@@ -30,7 +31,7 @@ func TestGlobalOutstandingLimit(t *testing.T) {
 		_, err := conn.Create(fmt.Sprintf("/c%d-%d", c, i), nil, 0, zk.WorldACL(zk.PermAll))
 		return err
 	})
-	throttled := gaugeValue(t, reg, "zkd_server_throttled_requests_total")
+	throttled := metricvalue.Of(t, reg, "zkd_server_throttled_requests_total")
 	if throttled == 0 {
 		t.Errorf("no write was throttled with globalOutstandingLimit 2 and 16 writers")
 	}

@@ -246,16 +246,6 @@ func (d *disk) appended(entries []zab.Entry, snapDue bool) {
 	d.snapDue = d.snapDue || snapDue
 }
 
-// snapshot writes stream, the tree at zxid, as a snapshot file.
-func (d *disk) snapshot(zxid int64, stream []byte) error {
-	d.snapDue = false
-	if _, err := d.store.Snapshot(zxid, stream); err != nil {
-		return fmt.Errorf("peer: snapshot at %#x: %w", zxid, err)
-	}
-	d.snapZxid = max(d.snapZxid, zxid)
-	return nil
-}
-
 // truncate cuts the log after zxid (TRUNC). The log writer holds the last
 // file open and would keep writing at its old offset, so the store is
 // closed around the cut and reopened after it.

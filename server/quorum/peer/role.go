@@ -67,6 +67,17 @@ type role struct {
 
 	writer   *logWriter  // in broadcast: asynchronous log writes
 	inflight []zab.Ready // Readies handed to writer, not yet Advanced
+
+	// snapping is set while a snapshot is written in the background;
+	// snapDone reports its end (buffered: at most one is in flight).
+	snapping bool
+	snapDone chan snapResult
+}
+
+// snapResult is a background snapshot write's outcome.
+type snapResult struct {
+	zxid int64
+	err  error
 }
 
 func (r *role) self() int64 { return r.p.cfg.ID }
@@ -74,6 +85,7 @@ func (r *role) self() int64 { return r.p.cfg.ID }
 func (r *role) run(ctx context.Context) error {
 	p := r.p
 	r.events = make(chan event, 1024)
+	r.snapDone = make(chan snapResult, 1)
 	r.stop = make(chan struct{})
 	r.all = map[*conn]bool{}
 	r.conns = map[int64]*conn{}
@@ -106,6 +118,9 @@ func (r *role) run(ctx context.Context) error {
 		}
 		r.mu.Unlock()
 		r.wg.Wait()
+		if r.snapping {
+			r.snapshotWritten(<-r.snapDone) // the next role's disk view includes it
+		}
 		for _, w := range r.waiters {
 			w.result <- proposeResult{err: ErrOutcomeUnknown}
 		}
@@ -163,6 +178,9 @@ func (r *role) run(ctx context.Context) error {
 			if err := r.onWritten(wd); err != nil {
 				return err
 			}
+		case res := <-r.snapDone:
+			r.snapshotWritten(res)
+			r.snapshotIfDue()
 		case ev := <-r.events:
 			if err := r.onEvent(ev); err != nil {
 				return err
@@ -655,12 +673,36 @@ func (r *role) sendAcks(msgs []zab.Message) {
 // snapshotIfDue writes a snapshot when storage asked for one. A failure
 // only makes recovery longer (the log still holds everything), as when
 // ZooKeeper's snapshot thread fails.
+//
+// Only encoding the tree happens here, on the owner goroutine, so that the
+// snapshot is exactly the tree at r.st.applied; writing and fsyncing the
+// file runs in the background (as ZooKeeper's snapshot thread does) and
+// reports to snapDone, so broadcast does not stall behind the disk.
 func (r *role) snapshotIfDue() {
-	if !r.d.snapDue {
+	if !r.d.snapDue || r.snapping {
 		return
 	}
-	if err := r.snapshot(); err != nil {
-		r.p.log.Error().Err(err).Msg("snapshot failed")
+	r.d.snapDue = false
+	r.st.tree.RLock()
+	stream, err := r.d.store.EncodeSnapshot(r.st.tree, r.sessionList())
+	r.st.tree.RUnlock()
+	if err != nil {
+		return // logged and counted by the store
+	}
+	zxid := r.st.applied
+	r.snapping = true
+	r.wg.Go(func() {
+		_, err := r.d.store.Snapshot(zxid, stream)
+		r.snapDone <- snapResult{zxid: zxid, err: err}
+	})
+}
+
+// snapshotWritten records a background snapshot's outcome in the disk
+// view (storage has logged and counted a failure).
+func (r *role) snapshotWritten(res snapResult) {
+	r.snapping = false
+	if res.err == nil {
+		r.d.snapZxid = max(r.d.snapZxid, res.zxid)
 	}
 }
 
@@ -869,19 +911,8 @@ func (r *role) runCommands() error {
 	return nil
 }
 
-// snapshot writes the tree as of the last applied txn. It runs on the
-// owner goroutine, which keeps the snapshot exact (not fuzzy) at the cost
-// of stalling the role while the file is written.
-func (r *role) snapshot() error {
-	r.st.tree.RLock()
-	stream, err := snapshot.Encode(r.st.tree, r.sessionList())
-	r.st.tree.RUnlock()
-	if err != nil {
-		return fmt.Errorf("peer: encode snapshot: %w", err)
-	}
-	return r.d.snapshot(r.st.applied, stream)
-}
-
+// sessionList is the committed session table in the snapshot's form,
+// ordered by session id.
 func (r *role) sessionList() []snapshot.Session {
 	out := make([]snapshot.Session, 0, len(r.st.sessions))
 	for id, to := range r.st.sessions {

@@ -42,10 +42,12 @@ type conn struct {
 	// seq orders accepted connections by accept time. Handshakes are
 	// read concurrently, so a peer's older connection may finish its
 	// handshake after a newer one; seq keeps it from replacing the newer.
-	seq  uint64
-	wake chan struct{} // capacity 1: the send slot may have something
-	done chan struct{} // closed by close
-	once sync.Once
+	seq uint64
+	// installed is when install made it the peer's connection.
+	installed time.Time
+	wake      chan struct{} // capacity 1: the send slot may have something
+	done      chan struct{} // closed by close
+	once      sync.Once
 	// retired marks a connection closed on purpose (replaced, or the
 	// Manager closing), whose read error is therefore expected.
 	retired atomic.Bool
@@ -188,8 +190,8 @@ func (m *Manager) acceptLoop() {
 			continue
 		}
 		seq++
-		n := seq
-		if !m.goTracked(func() { m.receive(nc, n) }) {
+		n, at := seq, time.Now()
+		if !m.goTracked(func() { m.receive(nc, n, at) }) {
 			_ = nc.Close()
 			return
 		}
@@ -199,7 +201,7 @@ func (m *Manager) acceptLoop() {
 // receive is QuorumCnxManager.handleConnection: read the handshake, then
 // keep the connection if the initiator has the larger sid, or else close it
 // and dial back.
-func (m *Manager) receive(nc net.Conn, seq uint64) {
+func (m *Manager) receive(nc net.Conn, seq uint64, accepted time.Time) {
 	r := bufio.NewReader(nc)
 	_ = nc.SetReadDeadline(time.Now().Add(m.cfg.ConnectTimeout))
 	// Close must not wait out a silent dialler's handshake timeout.
@@ -245,10 +247,21 @@ func (m *Manager) receive(nc net.Conn, seq uint64) {
 		return
 	}
 	// The smaller peer announced itself. It may believe an old
-	// connection is still up, so drop ours before dialling back.
+	// connection is still up, so drop ours before dialling back, unless
+	// we dialled ours just now (at most dialBackWait before the
+	// announcement arrived, or after): the peer announced before ours
+	// reached it, and ours is already the answer. When both sides lose
+	// the connection and redial at once, dropping it would replace a good
+	// connection; if the peer did lose ours, it closes it and we redial
+	// on the read error.
 	_ = nc.Close()
 	p.mu.Lock()
 	old := p.conn
+	if old != nil && old.dialled && accepted.Sub(old.installed) < dialBackWait {
+		p.mu.Unlock()
+		m.log.Debug().Int64("peer", p.sid).Msg("peer with the smaller sid announced itself; already dialled it since")
+		return
+	}
 	p.conn = nil
 	p.mu.Unlock()
 	if old != nil {
@@ -274,6 +287,7 @@ func (m *Manager) install(p *peer, c *conn) {
 		return
 	}
 	p.conn = c
+	c.installed = time.Now()
 	if c.dialled {
 		p.dialing = false
 	}

@@ -11,6 +11,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/quorum/election"
 )
 
@@ -93,14 +94,8 @@ func TestEnsembleElectsBestServer(t *testing.T) {
 			if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 				t.Errorf("metrics lint: %v %v", problems, err)
 			}
-			mfs, err := reg.Gather()
-			if err != nil {
-				t.Fatal(err)
-			}
-			for _, mf := range mfs {
-				if mf.GetName() == "zkd_election_connections" && mf.GetMetric()[0].GetGauge().GetValue() != float64(tt.n-1) {
-					t.Errorf("zkd_election_connections = %v, want %d", mf.GetMetric()[0].GetGauge().GetValue(), tt.n-1)
-				}
+			if got := metricvalue.Of(t, reg, "zkd_election_connections"); got != float64(tt.n-1) {
+				t.Errorf("zkd_election_connections = %v, want %d", got, tt.n-1)
 			}
 		})
 	}
