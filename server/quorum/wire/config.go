@@ -7,6 +7,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // LearnerType is a server's role in the quorum config.
@@ -218,6 +219,9 @@ func ParseQuorumServer(id int64, value string) (QuorumServer, error) {
 		}
 		s.ClientHost = "0.0.0.0"
 		if len(parts) == 2 {
+			if err := checkHost(parts[0]); err != nil {
+				return QuorumServer{}, fmt.Errorf("server.%d client address: %w", id, err)
+			}
 			s.ClientHost = parts[0]
 		}
 		if s.ClientPort, err = parsePort(parts[len(parts)-1]); err != nil {
@@ -232,6 +236,9 @@ func ParseQuorumServer(id int64, value string) (QuorumServer, error) {
 		}
 		if len(parts) < 3 || len(parts) > 4 {
 			return QuorumServer{}, fmt.Errorf("server.%d address %q: want host:quorumPort:electionPort[:type]", id, addr)
+		}
+		if err := checkHost(parts[0]); err != nil {
+			return QuorumServer{}, fmt.Errorf("server.%d: %w", id, err)
 		}
 		a := ServerAddr{Host: parts[0]}
 		if a.QuorumPort, err = parsePort(parts[1]); err != nil {
@@ -267,6 +274,18 @@ func ParseQuorumServer(id int64, value string) (QuorumServer, error) {
 		s.Type = *typ
 	}
 	return s, nil
+}
+
+// checkHost rejects a host that holds white space or control characters
+// (e.g. "[ ]:2888:3888"). ZooKeeper would pass it on to the resolver, which
+// cannot resolve it, so the member could never be reached; and since a
+// properties value is trimmed, such a host would not survive being written
+// to /zookeeper/config and read back.
+func checkHost(host string) error {
+	if i := strings.IndexFunc(host, func(r rune) bool { return unicode.IsSpace(r) || unicode.IsControl(r) }); i >= 0 {
+		return fmt.Errorf("host %q contains white space or a control character", host)
+	}
+	return nil
 }
 
 // DialSource is the local address a member should dial its peers from:

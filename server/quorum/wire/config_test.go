@@ -112,6 +112,9 @@ func TestParseQuorumConfigErrors(t *testing.T) {
 		{"bad client port", "server.1=h:1:2;a:b", "client address"},
 		{"unclosed bracket", "server.1=[::1:1:2", "no matching"},
 		{"no value", "server.1=", "want host:quorumPort"},
+		{"blank bracketed host", "server.0=[ ]:0:1", "white space"},
+		{"tab in host", "server.1=a\tb:1:2", "white space"},
+		{"blank client host", "server.1=h:1:2;[ ]:3", "white space"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
