@@ -15,12 +15,39 @@ import (
 // registered.
 func Of(t testing.TB, g prometheus.Gatherer, name string) float64 {
 	t.Helper()
-	mf := family(t, g, name)
-	if mf == nil || len(mf.GetMetric()) == 0 {
-		t.Fatalf("%s is not registered", name)
-		return 0
+	return value(t, name, first(t, g, name))
+}
+
+// Sum reads an unlabelled histogram's sum of observations from g. It fails
+// the test when name is not a registered histogram.
+func Sum(t testing.TB, g prometheus.Gatherer, name string) float64 {
+	t.Helper()
+	h := first(t, g, name).GetHistogram()
+	if h == nil {
+		t.Fatalf("%s is not a histogram", name)
 	}
-	m := mf.GetMetric()[0]
+	return h.GetSampleSum()
+}
+
+// OfSeries reads one series of a labelled metric from g (as Of reads an
+// unlabelled one): the one whose label has the given value; 0 when there
+// is none yet.
+func OfSeries(t testing.TB, g prometheus.Gatherer, name, label, labelValue string) float64 {
+	t.Helper()
+	for _, m := range family(t, g, name).GetMetric() {
+		for _, lp := range m.GetLabel() {
+			if lp.GetName() == label && lp.GetValue() == labelValue {
+				return value(t, name, m)
+			}
+		}
+	}
+	return 0
+}
+
+// value is a counter's or gauge's value, or a histogram's observation
+// count.
+func value(t testing.TB, name string, m *dto.Metric) float64 {
+	t.Helper()
 	switch {
 	case m.GetCounter() != nil:
 		return m.GetCounter().GetValue()
@@ -33,18 +60,16 @@ func Of(t testing.TB, g prometheus.Gatherer, name string) float64 {
 	return 0
 }
 
-// OfSeries reads one series of a labelled counter from g: the one whose
-// label has the given value; 0 when there is none yet.
-func OfSeries(t testing.TB, g prometheus.Gatherer, name, label, value string) float64 {
+// first is the first series of the family called name; it fails the test
+// when there is none.
+func first(t testing.TB, g prometheus.Gatherer, name string) *dto.Metric {
 	t.Helper()
-	for _, m := range family(t, g, name).GetMetric() {
-		for _, lp := range m.GetLabel() {
-			if lp.GetName() == label && lp.GetValue() == value {
-				return m.GetCounter().GetValue()
-			}
-		}
+	mf := family(t, g, name)
+	if mf == nil || len(mf.GetMetric()) == 0 {
+		t.Fatalf("%s is not registered", name)
+		return nil
 	}
-	return 0
+	return mf.GetMetric()[0]
 }
 
 // family gathers g and returns the family called name (nil: none).

@@ -456,22 +456,9 @@ func TestHeaderlessLastLogIsRemoved(t *testing.T) {
 func TestFilesystemGauges(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	open(t, t.TempDir(), reg)
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	got := map[string]float64{}
-	for _, mf := range mfs {
-		for _, m := range mf.GetMetric() {
-			for _, lp := range m.GetLabel() {
-				if lp.GetName() == "dir" {
-					got[mf.GetName()+"/"+lp.GetValue()] = m.GetGauge().GetValue()
-				}
-			}
-		}
-	}
 	for _, dir := range []string{"snapshot", "txnlog"} {
-		avail, size := got["zkd_storage_filesystem_avail_bytes/"+dir], got["zkd_storage_filesystem_size_bytes/"+dir]
+		avail := metricvalue.OfSeries(t, reg, "zkd_storage_filesystem_avail_bytes", "dir", dir)
+		size := metricvalue.OfSeries(t, reg, "zkd_storage_filesystem_size_bytes", "dir", dir)
 		if avail <= 0 || size < avail {
 			t.Errorf("%s: avail %v, size %v", dir, avail, size)
 		}

@@ -10,6 +10,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/rs/zerolog"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/storage"
 	"github.com/zkd-io/zkd/server/zkserver"
 	"github.com/zkd-io/zkd/server/zkservertest"
@@ -170,24 +171,14 @@ func TestGroupCommit(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var fsyncs uint64
-	var txns float64
-	for _, mf := range mfs {
-		if mf.GetName() == "zkd_txnlog_txns_per_fsync" {
-			h := mf.GetMetric()[0].GetHistogram()
-			fsyncs, txns = h.GetSampleCount(), h.GetSampleSum()
-		}
-	}
+	fsyncs := metricvalue.Of(t, reg, "zkd_txnlog_txns_per_fsync")
+	txns := metricvalue.Sum(t, reg, "zkd_txnlog_txns_per_fsync")
 	// 400 creates plus 8 createSessions were logged.
 	if txns < clients*perClient {
 		t.Fatalf("txn log counted %v txns, want at least %d", txns, clients*perClient)
 	}
-	if fsyncs == 0 || float64(fsyncs) >= txns {
-		t.Fatalf("%d fsyncs for %v txns: writes were not grouped", fsyncs, txns)
+	if fsyncs == 0 || fsyncs >= txns {
+		t.Fatalf("%v fsyncs for %v txns: writes were not grouped", fsyncs, txns)
 	}
-	t.Logf("%v txns in %d fsyncs (%.1f per fsync)", txns, fsyncs, txns/float64(fsyncs))
+	t.Logf("%v txns in %v fsyncs (%.1f per fsync)", txns, fsyncs, txns/fsyncs)
 }
