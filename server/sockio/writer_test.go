@@ -70,6 +70,19 @@ func startRun(t *testing.T, w *Writer, stop <-chan struct{}) <-chan error {
 	return done
 }
 
+// runResult is what the Run behind done returned; the test fails if Run
+// has not returned within 10 s (what names what should have ended it).
+func runResult(t *testing.T, done <-chan error, what string) error {
+	t.Helper()
+	select {
+	case err := <-done:
+		return err
+	case <-time.After(10 * time.Second):
+		t.Fatalf("Run did not return after %s", what)
+		return nil
+	}
+}
+
 // TestDirectWhenIdle: with the writer idle and a socket with room, Write
 // puts the frame on the socket itself and queues nothing.
 func TestDirectWhenIdle(t *testing.T) {
@@ -139,13 +152,8 @@ func TestCloseAfterFlush(t *testing.T) {
 	}
 	done := startRun(t, w, nil)
 	requireFrames(t, b, 3, 10, 10*time.Second)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run = %v, want nil after the flush", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not return after CloseAfterFlush drained the queue")
+	if err := runResult(t, done, "CloseAfterFlush drained the queue"); err != nil {
+		t.Fatalf("Run = %v, want nil after the flush", err)
 	}
 }
 
@@ -159,13 +167,8 @@ func TestRunReportsWriteError(t *testing.T) {
 		t.Fatalf("Write on a closed socket = %d frames, ok %v; want it queued for Run", frames, ok)
 	}
 	done := startRun(t, w, nil)
-	select {
-	case err := <-done:
-		if !errors.Is(err, net.ErrClosed) {
-			t.Fatalf("Run = %v, want net.ErrClosed", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not report the write error")
+	if err := runResult(t, done, "a write error"); !errors.Is(err, net.ErrClosed) {
+		t.Fatalf("Run = %v, want net.ErrClosed", err)
 	}
 }
 
@@ -175,12 +178,7 @@ func TestRunStops(t *testing.T) {
 	stop := make(chan struct{})
 	done := startRun(t, NewWriter(a, WriterOptions{}), stop)
 	close(stop)
-	select {
-	case err := <-done:
-		if err != nil {
-			t.Fatalf("Run = %v", err)
-		}
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run did not stop")
+	if err := runResult(t, done, "stop was closed"); err != nil {
+		t.Fatalf("Run = %v", err)
 	}
 }
