@@ -79,8 +79,11 @@ func TestConnErrorsLikeNetConn(t *testing.T) {
 	})
 	t.Run("write deadline", func(t *testing.T) {
 		client, _ := tcpPair(t) // the peer never reads
-		_ = client.SetWriteDeadline(time.Now().Add(50 * time.Millisecond))
+		// Far more than the socket buffers hold. Allocated before the
+		// deadline is set: zeroing it under -race on a loaded machine can
+		// take longer than the deadline, and then nothing is written.
 		p := make([]byte, 64<<20)
+		_ = client.SetWriteDeadline(time.Now().Add(250 * time.Millisecond))
 		n, err := New(client).Write(p)
 		var ne net.Error
 		if !errors.As(err, &ne) || !ne.Timeout() || n <= 0 || n >= len(p) {
