@@ -469,9 +469,7 @@ func (s *Store) Committed(n int) (due bool, err error) {
 		return false, nil
 	}
 	if err := s.writer.Roll(); err != nil {
-		s.mu.Lock()
-		s.snapshotting = false
-		s.mu.Unlock()
+		s.endSnapshot()
 		return false, fmt.Errorf("storage: roll txn log: %w", err)
 	}
 	return true, nil
@@ -485,16 +483,20 @@ func (s *Store) newThreshold() {
 	s.threshold = half + 1 + s.opts.rand(s.opts.SnapCount-half)
 }
 
-// Snapshot writes an encoded snapshot (snapshot.Encode of the tree at
-// zxid, made under the tree's read lock) to disk, then allows the next one.
+// endSnapshot ends the snapshot Committed started (written or failed):
+// the next one may start.
+func (s *Store) endSnapshot() {
+	s.mu.Lock()
+	s.snapshotting = false
+	s.mu.Unlock()
+}
+
+// Snapshot writes an encoded snapshot (EncodeSnapshot of the tree at zxid,
+// made under the tree's read lock) to disk, then allows the next one.
 // It runs without any tree lock: compression, writing and fsync never hold
 // up requests.
 func (s *Store) Snapshot(zxid int64, stream []byte) (string, error) {
-	defer func() {
-		s.mu.Lock()
-		s.snapshotting = false
-		s.mu.Unlock()
-	}()
+	defer s.endSnapshot()
 	path, err := snapshot.WriteEncoded(s.snapDir, zxid, stream, s.opts.SnapCompression, s.snapM)
 	if err != nil {
 		s.log.Error().Err(err).Msg("snapshot failed")
@@ -516,9 +518,7 @@ func (s *Store) Snapshot(zxid int64, stream []byte) (string, error) {
 func (s *Store) EncodeSnapshot(tree *datatree.Tree, sessions []snapshot.Session) ([]byte, error) {
 	stream, err := s.snapM.Encode(tree, sessions)
 	if err != nil {
-		s.mu.Lock()
-		s.snapshotting = false
-		s.mu.Unlock()
+		s.endSnapshot()
 		s.log.Error().Err(err).Msg("snapshot failed")
 	}
 	return stream, err
