@@ -176,11 +176,17 @@ func (n *node) removeChild(name string) {
 }
 
 func (n *node) sortedChildren() []string {
+	out := n.childNames()
+	slices.Sort(out)
+	return out
+}
+
+// childNames returns the names of n's children, in no particular order.
+func (n *node) childNames() []string {
 	out := make([]string, 0, len(n.children))
 	for c := range n.children {
 		out = append(out, c)
 	}
-	slices.Sort(out)
 	return out
 }
 

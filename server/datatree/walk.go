@@ -16,28 +16,88 @@ type NodeView struct {
 // The caller holds at least the read lock. Walk stops at and returns the
 // first error fn returns.
 func (t *Tree) Walk(fn func(path string, n NodeView) error) error {
-	return t.walk(rootPath, t.root, fn)
+	return t.walk(fn, 0)
 }
 
-func (t *Tree) walk(path string, n *node, fn func(string, NodeView) error) error {
-	if err := fn(path, NodeView{NodeInfo: t.info(n), Data: n.data, ACLID: n.acl}); err != nil {
-		return err
+// WalkFuzzy is Walk for a caller that does not hold the tree's lock and
+// must not hold up writes for the whole walk, as a snapshot of a large
+// tree would: it takes the read lock itself and releases it after every
+// chunk nodes, so that writes are applied in between. fn runs under the
+// read lock.
+//
+// What it sees is "fuzzy", as ZooKeeper's snapshot walk is: each node as
+// it is when fn is called. A node created where the walk has already been
+// is not seen, and one deleted before the walk reached it is skipped.
+// Parents still come before their children, since a child is only looked
+// up after its parent was seen.
+func (t *Tree) WalkFuzzy(chunk int, fn func(path string, n NodeView) error) error {
+	t.RLock()
+	defer t.RUnlock()
+	return t.walk(fn, max(chunk, 1))
+}
+
+// walk is Walk and, with chunk > 0, WalkFuzzy: the caller holds the read
+// lock, and walk releases and retakes it after every chunk nodes.
+func (t *Tree) walk(fn func(string, NodeView) error, chunk int) error {
+	// One level per node whose children are being walked.
+	type level struct {
+		prefix   string
+		children []string // sorted when the parent was seen
+		next     int
 	}
-	if len(n.children) == 0 {
+	var stack []level
+	seen := 0
+	visit := func(path string, n *node) error {
+		if err := fn(path, NodeView{NodeInfo: t.info(n), Data: n.data, ACLID: n.acl}); err != nil {
+			return err
+		}
+		if len(n.children) > 0 {
+			prefix := path + "/"
+			if path == rootPath {
+				prefix = rootPath
+			}
+			names := n.childNames()
+			if chunk > 0 && len(names) > chunk {
+				// Sorting a directory of, say, a million children takes
+				// longer than a chunk: not under the lock.
+				t.RUnlock()
+				slices.Sort(names)
+				t.RLock()
+				seen = 0
+			} else {
+				slices.Sort(names)
+			}
+			stack = append(stack, level{prefix: prefix, children: names})
+		}
 		return nil
 	}
-	prefix := path + "/"
-	if path == rootPath {
-		prefix = rootPath
+	if err := visit(rootPath, t.root); err != nil {
+		return err
 	}
-	for _, c := range n.sortedChildren() {
-		cp := prefix + c
-		// A child missing from the map cannot happen in a consistent tree;
-		// skip it as ZooKeeper's serializer does.
-		if cn := t.nodes[cp]; cn != nil {
-			if err := t.walk(cp, cn, fn); err != nil {
-				return err
-			}
+	seen++
+	for len(stack) > 0 {
+		top := &stack[len(stack)-1]
+		if top.next == len(top.children) {
+			stack = stack[:len(stack)-1]
+			continue
+		}
+		cp := top.prefix + top.children[top.next]
+		top.next++
+		if chunk > 0 && seen >= chunk {
+			t.RUnlock()
+			t.RLock()
+			seen = 0
+		}
+		// Gone: deleted since its parent was seen (WalkFuzzy). In a
+		// consistent tree it cannot happen; ZooKeeper's serializer skips
+		// such a child the same way.
+		n := t.nodes[cp]
+		if n == nil {
+			continue
+		}
+		seen++
+		if err := visit(cp, n); err != nil {
+			return err
 		}
 	}
 	return nil

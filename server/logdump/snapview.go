@@ -54,11 +54,15 @@ type SnapshotView struct {
 	// MaxZxid is the newest zxid the tree holds (name zxid or any m/pzxid):
 	// snapshots are fuzzy, so txns after Zxid may already be in it.
 	// SnapshotFormatter prints this as "Last zxid".
-	MaxZxid  string            `json:"max_zxid"`
-	Digest   *Digest           `json:"digest,omitempty"`
-	Znodes   []Znode           `json:"znodes"`
-	ACLs     []SnapshotACL     `json:"acls"`
-	Sessions []SnapshotSession `json:"sessions"`
+	MaxZxid string  `json:"max_zxid"`
+	Digest  *Digest `json:"digest,omitempty"`
+	// DigestZxid is the zxid the digest record belongs to: the newest txn
+	// applied when serialization ended. Above Zxid, the snapshot is fuzzy,
+	// and recovery needs the log to reach it to verify the snapshot.
+	DigestZxid string            `json:"digest_zxid,omitempty"`
+	Znodes     []Znode           `json:"znodes"`
+	ACLs       []SnapshotACL     `json:"acls"`
+	Sessions   []SnapshotSession `json:"sessions"`
 }
 
 var kindNames = map[datatree.EphemeralKind]string{
@@ -76,6 +80,7 @@ func LoadSnapshot(path string, withData bool) (*SnapshotView, *snapshot.Snapshot
 	v := &SnapshotView{File: filepath.Base(path), Zxid: hex64(snap.Tree.LastProcessedZxid())}
 	if snap.Digest != nil {
 		v.Digest = &Digest{Version: snap.Digest.Version, Tree: hex64(snap.Digest.Digest)}
+		v.DigestZxid = hex64(snap.Digest.Zxid)
 	}
 	t := snap.Tree
 	maxZxid := t.LastProcessedZxid()
@@ -163,7 +168,7 @@ func WriteSnapshot(w io.Writer, v *SnapshotView, opts SnapshotOptions) error {
 	}
 	fmt.Fprintf(w, "%s: zxid %s (newest in tree %s), %d znodes, %d sessions, %d ACLs", v.File, v.Zxid, v.MaxZxid, len(v.Znodes), len(v.Sessions), len(v.ACLs))
 	if v.Digest != nil {
-		fmt.Fprintf(w, ", digest v%d:%s", v.Digest.Version, v.Digest.Tree)
+		fmt.Fprintf(w, ", digest v%d:%s at zxid %s", v.Digest.Version, v.Digest.Tree, v.DigestZxid)
 	}
 	fmt.Fprintln(w)
 	if opts.Biggest > 0 {

@@ -31,7 +31,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	m := &Metrics{
 		encode: prometheus.NewHistogram(metrics.Native(prometheus.HistogramOpts{
 			Name:    "zkd_snapshot_encode_duration_seconds",
-			Help:    "Time to encode the tree for a snapshot, holding the tree's read lock: writes wait this long, once per snapshot.",
+			Help:    "Time to encode the tree for a snapshot. Writes go on meanwhile: the walk holds the tree's read lock for a few thousand nodes at a time.",
 			Buckets: buckets,
 		})),
 		duration: prometheus.NewHistogram(metrics.Native(prometheus.HistogramOpts{
@@ -86,11 +86,12 @@ func (m *Metrics) written(d time.Duration, size int64) {
 	m.lastSuccess.SetToCurrentTime()
 }
 
-// Encode is the package's Encode that also records how long it took, or
-// a write error. The caller holds tree.RLock(). m may be nil.
-func (m *Metrics) Encode(tree *datatree.Tree, sessions []Session) ([]byte, error) {
+// EncodeFuzzy is the package's EncodeFuzzy (chunks of FuzzyChunk nodes)
+// that also records how long it took, or a write error. The caller does
+// not hold the tree's lock. m may be nil.
+func (m *Metrics) EncodeFuzzy(tree *datatree.Tree, sessions []Session, zxid int64) ([]byte, error) {
 	start := time.Now()
-	stream, err := Encode(tree, sessions)
+	stream, err := EncodeFuzzy(tree, sessions, zxid, FuzzyChunk)
 	if m != nil {
 		if err != nil {
 			m.writeError()

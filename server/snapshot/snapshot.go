@@ -82,6 +82,21 @@ type Snapshot struct {
 	Digest *ZxidDigest
 }
 
+// FuzzyDigest returns the digest record of a fuzzy snapshot, one taken
+// while txns went on being applied (ZooKeeper's, and EncodeFuzzy's): the
+// file is named after the zxid applied when the walk started, but nodes
+// may already hold later txns, up to the record's zxid. Until replay of
+// the log reaches that zxid the tree is a mix of states that no logged
+// digest describes (ZooKeeper's DataTree.digestFromLoadedSnapshot). nil
+// when the snapshot is exact or has no record; a record older than the
+// file's zxid (a new leader's snapshot at epoch<<32) says nothing about it.
+func (s *Snapshot) FuzzyDigest() *ZxidDigest {
+	if s.Digest == nil || s.Digest.Zxid <= s.Zxid {
+		return nil
+	}
+	return s.Digest
+}
+
 // Visitor receives what Scan decodes, in stream order: sessions, then ACL
 // cache entries, then nodes (a parent before its children, the root with
 // the path ""), then the digest record if there is one. An error returned
@@ -136,17 +151,7 @@ func Write(w io.Writer, tree *datatree.Tree, sessions []Session, digest *ZxidDig
 		return err
 	}
 
-	d := ZxidDigest{Version: DigestVersion}
-	if digest != nil {
-		d = *digest
-	}
-	e.Long(d.Zxid)
-	e.Int(d.Version)
-	if d.Version < DigestVersion {
-		e.String(strconv.FormatInt(d.Digest, 16))
-	} else {
-		e.Long(d.Digest)
-	}
+	encodeDigest(e, digest)
 	if err := emit(); err != nil {
 		return err
 	}
@@ -159,10 +164,43 @@ func Write(w io.Writer, tree *datatree.Tree, sessions []Session, digest *ZxidDig
 	return nil
 }
 
+// encodeDigest encodes the digest record; nil is the empty record (zxid
+// 0) that ZooKeeper writes when it has none.
+func encodeDigest(e *jute.Encoder, digest *ZxidDigest) {
+	d := ZxidDigest{Version: DigestVersion}
+	if digest != nil {
+		d = *digest
+	}
+	e.Long(d.Zxid)
+	e.Int(d.Version)
+	if d.Version < DigestVersion {
+		e.String(strconv.FormatInt(d.Digest, 16))
+	} else {
+		e.Long(d.Digest)
+	}
+}
+
 // writeBody encodes what ZooKeeper's SerializeUtils.serializeSnapshot
 // writes: the sessions, the ACL cache and every node, ending with the "/"
 // path; emit writes out what e holds.
 func writeBody(tree *datatree.Tree, sessions []Session, e *jute.Encoder, emit func() error) error {
+	if err := writeSessionsAndACLs(sessions, tree.ACLs(), e, emit); err != nil {
+		return err
+	}
+	err := tree.Walk(func(path string, n datatree.NodeView) error {
+		encodeNode(e, path, n)
+		return emit()
+	})
+	if err != nil {
+		return err
+	}
+	e.String(sealPath)
+	return emit()
+}
+
+// writeSessionsAndACLs encodes the sessions and the ACL cache, the ACL
+// entries in id order.
+func writeSessionsAndACLs(sessions []Session, acls map[int64][]proto.ACL, e *jute.Encoder, emit func() error) error {
 	e.Int(int32(len(sessions)))
 	if err := emit(); err != nil {
 		return err
@@ -174,7 +212,6 @@ func writeBody(tree *datatree.Tree, sessions []Session, e *jute.Encoder, emit fu
 			return err
 		}
 	}
-	acls := tree.ACLs()
 	ids := make([]int64, 0, len(acls))
 	for id := range acls {
 		ids = append(ids, id)
@@ -188,21 +225,18 @@ func writeBody(tree *datatree.Tree, sessions []Session, e *jute.Encoder, emit fu
 			return err
 		}
 	}
-	err := tree.Walk(func(path string, n datatree.NodeView) error {
-		if path == "/" {
-			path = "" // DataTree stores the root as ""
-		}
-		e.String(path)
-		e.Buffer(n.Data)
-		e.Long(n.ACLID)
-		n.Stat.Encode(e)
-		return emit()
-	})
-	if err != nil {
-		return err
+	return nil
+}
+
+// encodeNode encodes one node record.
+func encodeNode(e *jute.Encoder, path string, n datatree.NodeView) {
+	if path == "/" {
+		path = "" // DataTree stores the root as ""
 	}
-	e.String(sealPath)
-	return emit()
+	e.String(path)
+	e.Buffer(n.Data)
+	e.Long(n.ACLID)
+	n.Stat.Encode(e)
 }
 
 // EncodeSyncStream returns what a ZooKeeper 3.8 leader streams to a
@@ -266,10 +300,15 @@ func (w *writer) write(b []byte) error {
 
 // seal writes the checksum of everything so far and "/" (sealStream).
 func (w *writer) seal() error {
+	return w.write(sealRecord(w.sum))
+}
+
+// sealRecord is a seal: the checksum sum holds so far, and "/".
+func sealRecord(sum hash.Hash32) []byte {
 	e := jute.NewEncoder(make([]byte, 0, 13))
-	e.Long(int64(w.sum.Sum32()))
+	e.Long(int64(sum.Sum32()))
 	e.String(sealPath)
-	return w.write(e.Bytes())
+	return e.Bytes()
 }
 
 // Read decodes an uncompressed snapshot stream into a tree built with opts,

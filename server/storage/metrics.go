@@ -18,8 +18,11 @@ type Metrics struct {
 	tornTails        prometheus.Counter
 	corruptions      *prometheus.CounterVec
 	badSnapshots     prometheus.Counter
-	purgedFiles      *prometheus.CounterVec
-	purgeErrors      prometheus.Counter
+	// unverifiedSnapshots counts fuzzy snapshots whose digest record's
+	// zxid the log did not reach.
+	unverifiedSnapshots prometheus.Counter
+	purgedFiles         *prometheus.CounterVec
+	purgeErrors         prometheus.Counter
 }
 
 func newMetrics(reg prometheus.Registerer) (*Metrics, error) {
@@ -43,6 +46,9 @@ func newMetrics(reg prometheus.Registerer) (*Metrics, error) {
 		badSnapshots: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zkd_storage_bad_snapshots_total",
 			Help: "Snapshots that failed to load at start-up (an older one was used instead)."}),
+		unverifiedSnapshots: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zkd_storage_unverified_snapshots_total",
+			Help: "Start-ups from a fuzzy snapshot whose digest record names a zxid the txn log does not reach, so the snapshot could not be verified."}),
 		purgedFiles: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "zkd_storage_purged_files_total", Help: "Old snapshots and txn logs deleted by retention, by kind (snapshot, log).",
 		}, []string{"kind"}),
@@ -51,7 +57,7 @@ func newMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	}
 	if reg != nil {
 		for _, c := range []prometheus.Collector{m.recoveryDuration, m.recoveryFailures, m.replayedTxns, m.tornTails,
-			m.corruptions, m.badSnapshots, m.purgedFiles, m.purgeErrors} {
+			m.corruptions, m.badSnapshots, m.unverifiedSnapshots, m.purgedFiles, m.purgeErrors} {
 			if err := reg.Register(c); err != nil {
 				return nil, fmt.Errorf("storage metrics: %w", err)
 			}

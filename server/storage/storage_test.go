@@ -2,9 +2,11 @@ package storage
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -20,6 +22,7 @@ import (
 
 	"github.com/zkd-io/zkd/server/datatree"
 	"github.com/zkd-io/zkd/server/proto"
+	"github.com/zkd-io/zkd/server/snapshot"
 	"github.com/zkd-io/zkd/server/txnlog"
 )
 
@@ -367,10 +370,8 @@ func TestPurgeKeepsWhatRecoveryNeeds(t *testing.T) {
 			t.Fatal(err)
 		}
 		s.snapshotting = true
-		tree.RLock()
-		stream, err := s.EncodeSnapshot(tree, nil)
 		z := tree.LastProcessedZxid()
-		tree.RUnlock()
+		stream, err := s.EncodeSnapshot(tree, nil, z)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -462,5 +463,188 @@ func TestFilesystemGauges(t *testing.T) {
 		if avail <= 0 || size < avail {
 			t.Errorf("%s: avail %v, size %v", dir, avail, size)
 		}
+	}
+}
+
+// TestRestoreFromEachZooKeeperSnapshot recovers every member of the real
+// ZooKeeper 3.8 ensemble from each of its snapshots in turn (the newer
+// ones removed), replaying the logs from there. Several of those snapshots
+// are fuzzy: ZooKeeper serialized them while applying writes, so they
+// hold txns after the zxid in their name. Replay must reach the same tree
+// every time, and, as in ZooKeeper, must not report a digest mismatch for
+// the txns the snapshot already held.
+func TestRestoreFromEachZooKeeperSnapshot(t *testing.T) {
+	for _, member := range []string{"n1", "n2", "n3"} {
+		snaps, err := snapshot.List(filepath.Join(extractFixture(t), member, "data", VersionDir))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var wantLast int64 = -1
+		var wantDigest int64
+		// Newest first: the first restore is the reference.
+		for _, sn := range snaps {
+			if sn.Zxid == 0 {
+				continue
+			}
+			t.Run(fmt.Sprintf("%s/snapshot.%x", member, sn.Zxid), func(t *testing.T) {
+				dataDir := filepath.Join(extractFixture(t), member, "data")
+				removeSnapshotsAfter(t, filepath.Join(dataDir, VersionDir), sn.Zxid)
+				res, reg := restoreCounting(t, dataDir)
+				if res.SnapZxid != sn.Zxid {
+					t.Fatalf("restored from snapshot 0x%x, want 0x%x", res.SnapZxid, sn.Zxid)
+				}
+				if got := metricvalue.Of(t, reg, "zkd_tree_digest_mismatches_total"); got != 0 {
+					t.Errorf("%v digest mismatches reported", got)
+				}
+				if wantLast < 0 {
+					wantLast, wantDigest = res.LastZxid, res.Tree.Digest()
+					return
+				}
+				if res.LastZxid != wantLast || res.Tree.Digest() != wantDigest {
+					t.Errorf("last zxid 0x%x, digest 0x%x; from the newest snapshot 0x%x, 0x%x",
+						res.LastZxid, res.Tree.Digest(), wantLast, wantDigest)
+				}
+			})
+		}
+	}
+}
+
+// restoreCounting restores dataDir with the store's and the tree's
+// metrics registered in the returned registry.
+func restoreCounting(t *testing.T, dataDir string) (*Restored, *prometheus.Registry) {
+	t.Helper()
+	reg := prometheus.NewRegistry()
+	tm, err := datatree.NewMetrics(reg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := open(t, dataDir, reg).Restore(datatree.Options{Metrics: tm})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return res, reg
+}
+
+// removeSnapshotsAfter deletes the snapshots newer than zxid from dir.
+func removeSnapshotsAfter(t *testing.T, dir string, zxid int64) {
+	t.Helper()
+	snaps, err := snapshot.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sn := range snaps {
+		if sn.Zxid > zxid {
+			if err := os.Remove(sn.Path); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+}
+
+// TestFuzzySnapshotDigests replays a log over a fuzzy snapshot written the
+// way ZooKeeper writes them under load: snapshot.1 already holds txns 2
+// and 3 (the create of /b and a setData of it), and its digest record is
+// the tree's at 3. Replaying the create of /b over the changed node leaves
+// the tree in a state the log's digest for txn 2 does not describe; that is
+// the fuzzy state, not damage. From txn 3 on, the logged digests and the
+// snapshot's record are compared, so damage there is still reported.
+func TestFuzzySnapshotDigests(t *testing.T) {
+	cases := []struct {
+		name           string
+		logEnd         int64 // last txn written to the log
+		badTxnDigest   int64 // zxid whose logged digest is wrong (0: none)
+		badRecord      bool  // the snapshot's digest record is wrong
+		wantMismatches float64
+		wantUnverified float64
+		wantLastZxid   int64
+	}{
+		{name: "clean", logEnd: 5, wantLastZxid: 5},
+		{name: "damaged digest inside the fuzzy window is not compared", logEnd: 5, badTxnDigest: 2, wantLastZxid: 5},
+		{name: "damaged digest at the record's zxid", logEnd: 5, badTxnDigest: 3, wantMismatches: 1, wantLastZxid: 5},
+		{name: "damaged digest after the window", logEnd: 5, badTxnDigest: 4, wantMismatches: 1, wantLastZxid: 5},
+		{name: "snapshot record differs from the replayed tree", logEnd: 5, badRecord: true, wantMismatches: 1, wantLastZxid: 5},
+		{name: "log ends inside the window", logEnd: 2, wantUnverified: 1, wantLastZxid: 2},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			writeFuzzySnapshot(t, dir, tc.logEnd, tc.badTxnDigest, tc.badRecord)
+			res, reg := restoreCounting(t, dir)
+			if got := metricvalue.Of(t, reg, "zkd_tree_digest_mismatches_total"); got != tc.wantMismatches {
+				t.Errorf("digest mismatches %v, want %v", got, tc.wantMismatches)
+			}
+			if got := metricvalue.Of(t, reg, "zkd_storage_unverified_snapshots_total"); got != tc.wantUnverified {
+				t.Errorf("unverified snapshots %v, want %v", got, tc.wantUnverified)
+			}
+			if res.SnapZxid != 1 || res.LastZxid != tc.wantLastZxid {
+				t.Errorf("snapshot 0x%x, last zxid 0x%x; want 0x1, 0x%x", res.SnapZxid, res.LastZxid, tc.wantLastZxid)
+			}
+			res.Tree.RLock()
+			defer res.Tree.RUnlock()
+			if data, stat, code := res.Tree.GetData("/b", nil, nil); code != proto.ErrOK || string(data) != "b1" || stat.Version != 1 {
+				t.Errorf("/b = %q version %d (%s), want \"b1\" version 1", data, stat.Version, proto.CodeName(code))
+			}
+		})
+	}
+}
+
+// writeFuzzySnapshot writes five txns to a fresh store in dir (creates of
+// /a and /b, a setData of /b and of /a, a create of /c), logging the first
+// logEnd of them with the digest the tree had after each, and
+// snapshot.1 holding the tree after txn 3 with that tree's digest as its
+// record. badTxn damages the logged digest of that zxid; badRecord the
+// snapshot's record.
+func writeFuzzySnapshot(t *testing.T, dir string, logEnd, badTxn int64, badRecord bool) {
+	t.Helper()
+	s := open(t, dir, nil)
+	if _, err := s.Restore(datatree.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	txns := []proto.Txn{
+		&proto.CreateTxn{Path: "/a", Data: []byte("a0"), ACL: proto.OpenACLUnsafe, ParentCVersion: 1},
+		&proto.CreateTxn{Path: "/b", Data: []byte("b0"), ACL: proto.OpenACLUnsafe, ParentCVersion: 2},
+		&proto.SetDataTxn{Path: "/b", Data: []byte("b1"), Version: 1},
+		&proto.SetDataTxn{Path: "/a", Data: []byte("a1"), Version: 1},
+		&proto.CreateTxn{Path: "/c", Data: []byte("c0"), ACL: proto.OpenACLUnsafe, ParentCVersion: 3},
+	}
+	types := map[bool]int32{true: proto.OpCreate, false: proto.OpSetData}
+	shadow := datatree.New()
+	shadow.Lock()
+	defer shadow.Unlock()
+	for i, txn := range txns {
+		zxid := int64(i + 1)
+		_, create := txn.(*proto.CreateTxn)
+		hdr := proto.TxnHeader{ClientID: 1, Cxid: int32(zxid), Zxid: zxid, Time: 1000 + zxid, Type: types[create]}
+		if res := shadow.ProcessTxn(&hdr, txn); res.Err != proto.ErrOK {
+			t.Fatalf("txn %d: %s", zxid, proto.CodeName(res.Err))
+		}
+		digest := &proto.TxnDigest{Version: datatree.DigestVersion, TreeDigest: shadow.Digest()}
+		if zxid == badTxn {
+			digest.TreeDigest++
+		}
+		if zxid <= logEnd {
+			if err := s.Append(&hdr, txn, digest); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if zxid == 3 {
+			record := &snapshot.ZxidDigest{Zxid: 3, Version: snapshot.DigestVersion, Digest: shadow.Digest()}
+			if badRecord {
+				record.Digest++
+			}
+			var buf bytes.Buffer
+			if err := snapshot.Write(&buf, shadow, nil, record); err != nil {
+				t.Fatal(err)
+			}
+			if err := os.WriteFile(filepath.Join(dir, VersionDir, snapshot.FileName(1, snapshot.MethodNone)), buf.Bytes(), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := s.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -303,14 +303,17 @@ func (s *Server) afterCommit(txns int) {
 	}
 }
 
-// snapshot writes a consistent snapshot of the tree and sessions. Only the
-// encoding to memory holds the tree read lock (it sees one zxid); the disk
-// work runs after it is released.
+// snapshot writes a fuzzy snapshot of the tree and sessions, as
+// ZooKeeper's snapshot thread does: writes go on while the tree is
+// encoded (storage.EncodeSnapshot), and the disk work holds no lock at
+// all. It belongs to the zxid applied when it starts, with the sessions of
+// that moment.
 func (s *Server) snapshot() {
 	s.tree.RLock()
-	stream, err := s.store.EncodeSnapshot(s.tree, s.sessionList())
+	sessions := s.sessionList()
 	zxid := s.tree.LastProcessedZxid()
 	s.tree.RUnlock()
+	stream, err := s.store.EncodeSnapshot(s.tree, sessions, zxid)
 	if err != nil {
 		return // logged and counted by the store
 	}

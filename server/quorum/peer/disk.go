@@ -76,6 +76,10 @@ func openDisk(opts storage.Options, treeOpts datatree.Options) (*disk, *restored
 		for _, s := range snap.Sessions {
 			rs.sessions[s.ID] = s.TimeoutMs
 		}
+		if err := d.completeFuzzy(rs, snap); err != nil {
+			_ = d.store.Close()
+			return nil, nil, err
+		}
 	}
 	for name, dst := range map[string]*int64{storage.AcceptedEpochFile: &d.acceptedEpoch, storage.CurrentEpochFile: &d.currentEpoch} {
 		v, ok, err := d.store.ReadEpoch(name)
@@ -88,6 +92,34 @@ func openDisk(opts storage.Options, treeOpts datatree.Options) (*disk, *restored
 		}
 	}
 	return d, rs, nil
+}
+
+// completeFuzzy brings the tree of a fuzzy snapshot (one taken while txns
+// were applied, as zkd and ZooKeeper take them) to the zxid of its digest
+// record by replaying the log up to there. Every txn up to that zxid was
+// applied before, so it was committed: replaying it is safe, unlike the
+// rest of the log. Without this the tree would hold some of those txns
+// while the core re-committed all of them over it, and their replies and
+// digests would be those of a replay over a fuzzy snapshot. If the log
+// ends first (a crash before this peer logged txns it had applied), the
+// tree stays ahead of rs.applied there, as it does in ZooKeeper.
+func (d *disk) completeFuzzy(rs *restored, snap *snapshot.Snapshot) error {
+	fuzzy := snap.FuzzyDigest()
+	if fuzzy == nil {
+		return nil
+	}
+	end := fuzzy.Zxid
+	rs.tree.Lock()
+	defer rs.tree.Unlock()
+	return d.each(rs.applied+1, func(e *txnlog.Entry) bool {
+		if e.Hdr.Zxid > end {
+			return false
+		}
+		_ = rs.tree.ProcessTxn(&e.Hdr, e.Txn) // errors are the fuzzy state's
+		trackSession(rs.sessions, &e.Hdr, e.Txn)
+		rs.applied = e.Hdr.Zxid
+		return true
+	})
 }
 
 // reopen (re)opens the Store, which reads the snapshot and log and opens a

@@ -164,3 +164,57 @@ func TestRoleEndReason(t *testing.T) {
 		}
 	}
 }
+
+// TestDiskCompletesFuzzySnapshot: recovery starts from a snapshot taken
+// while txns were applied (named 0x100000002, holding the creates up to
+// 0x100000004, its digest record at 0x100000004) and brings the tree to
+// the record's zxid from the log, since those txns were applied, so
+// committed. The logged txn after it is left for the core to commit.
+func TestDiskCompletesFuzzySnapshot(t *testing.T) {
+	dir := t.TempDir()
+	d, _ := openTestDisk(t, dir)
+	src := datatree.New()
+	src.Lock()
+	var entries []zab.Entry
+	var atRecord int64
+	for zxid := int64(0x100000001); zxid <= 0x100000005; zxid++ {
+		// /p, then children of it with the parent cversion prep sets.
+		path, pcv := "/p", int32(-1)
+		if zxid > 0x100000001 {
+			_, parent, _ := src.GetData("/p", nil, nil)
+			path, pcv = fmt.Sprintf("/p/n%x", zxid), parent.Cversion+1
+		}
+		e := zab.Entry{
+			Hdr: proto.TxnHeader{ClientID: 1, Zxid: zxid, Type: int32(proto.OpCreate)},
+			Txn: &proto.CreateTxn{Path: path, ACL: proto.OpenACLUnsafe, ParentCVersion: pcv, Op: int32(proto.OpCreate)},
+		}
+		if r := src.ProcessTxn(&e.Hdr, e.Txn); r.Err != proto.ErrOK {
+			t.Fatalf("%#x: %s", zxid, proto.CodeName(r.Err))
+		}
+		entries = append(entries, e)
+		if zxid == 0x100000004 {
+			atRecord = src.Digest()
+			if _, err := snapshot.WriteFile(d.store.SnapDir(), 0x100000002, src, nil, snapshot.MethodNone, nil); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	src.Unlock()
+	if err := d.append(entries); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.close(); err != nil {
+		t.Fatal(err)
+	}
+	d2, rs := openTestDisk(t, dir)
+	if rs.applied != 0x100000004 || rs.tree.LastProcessedZxid() != 0x100000004 {
+		t.Errorf("recovered applied %#x, tree at %#x; want the digest record's 0x100000004", rs.applied, rs.tree.LastProcessedZxid())
+	}
+	if got := rs.tree.Digest(); got != atRecord {
+		t.Errorf("recovered tree digest %#x, want %#x (the tree at 0x100000004)", got, atRecord)
+	}
+	if _, ok := rs.tree.Lookup("/p/n100000005"); ok {
+		t.Error("recovered tree holds 0x100000005, which may not have been committed")
+	}
+	checkView(t, d2, 0x100000001, 0x100000005, 0x100000002, zxids(entries))
+}

@@ -674,25 +674,24 @@ func (r *role) sendAcks(msgs []zab.Message) {
 // only makes recovery longer (the log still holds everything), as when
 // ZooKeeper's snapshot thread fails.
 //
-// Only encoding the tree happens here, on the owner goroutine, so that the
-// snapshot is exactly the tree at r.st.applied; writing and fsyncing the
-// file runs in the background (as ZooKeeper's snapshot thread does) and
-// reports to snapDone, so broadcast does not stall behind the disk.
+// Only the sessions and the zxid are taken here, on the owner goroutine,
+// which owns both. Encoding the tree (a fuzzy snapshot, as ZooKeeper's
+// snapshot thread takes: broadcast goes on applying txns meanwhile),
+// writing and fsyncing the file run in the background and report to
+// snapDone, so broadcast stalls neither behind a large tree nor behind
+// the disk.
 func (r *role) snapshotIfDue() {
 	if !r.d.snapDue || r.snapping {
 		return
 	}
 	r.d.snapDue = false
-	r.st.tree.RLock()
-	stream, err := r.d.store.EncodeSnapshot(r.st.tree, r.sessionList())
-	r.st.tree.RUnlock()
-	if err != nil {
-		return // logged and counted by the store
-	}
-	zxid := r.st.applied
+	sessions, zxid := r.sessionList(), r.st.applied
 	r.snapping = true
 	r.wg.Go(func() {
-		_, err := r.d.store.Snapshot(zxid, stream)
+		stream, err := r.d.store.EncodeSnapshot(r.st.tree, sessions, zxid)
+		if err == nil { // else logged and counted by the store
+			_, err = r.d.store.Snapshot(zxid, stream)
+		}
 		r.snapDone <- snapResult{zxid: zxid, err: err}
 	})
 }
@@ -729,6 +728,11 @@ func (r *role) installSnapshot(s *zab.SnapshotReq) error {
 	snap, ok := s.Payload.(*snapshot.Snapshot)
 	if !ok {
 		return fmt.Errorf("peer: SNAP %s without the leader's database", hex(s.Zxid))
+	}
+	if r.snapping {
+		// A snapshot of the tree being replaced is still being encoded:
+		// let it end first, so it does not mix the two.
+		r.snapshotWritten(<-r.snapDone)
 	}
 	if snap.Tree.LastProcessedZxid() < s.Zxid {
 		snap.Tree.SetLastProcessedZxid(s.Zxid)
@@ -772,12 +776,7 @@ func (r *role) apply(entries []zab.Entry) {
 			r.p.log.Warn().Str("zxid", hex(e.Hdr.Zxid)).Str("want", hex(e.Digest.TreeDigest)).Str("got", hex(t.Digest())).
 				Msg("tree digest after applying a txn differs from the leader's")
 		}
-		switch txn := e.Txn.(type) {
-		case *proto.CreateSessionTxn:
-			r.st.sessions[e.Hdr.ClientID] = txn.TimeOut
-		case *proto.CloseSessionTxn:
-			delete(r.st.sessions, e.Hdr.ClientID)
-		}
+		trackSession(r.st.sessions, &e.Hdr, e.Txn)
 		r.st.applied = e.Hdr.Zxid
 		if r.p.cfg.OnCommit != nil {
 			r.p.cfg.OnCommit(*e, res)
@@ -959,4 +958,15 @@ func (r *role) publish() {
 		r.publishLag(zs.LastZxid, s.Followers)
 	}
 	r.p.setStatus(s)
+}
+
+// trackSession keeps the session table of an applied txn: a session
+// opens with its CreateSessionTxn and ends with its CloseSessionTxn.
+func trackSession(sessions map[int64]int32, hdr *proto.TxnHeader, txn proto.Txn) {
+	switch txn := txn.(type) {
+	case *proto.CreateSessionTxn:
+		sessions[hdr.ClientID] = txn.TimeOut
+	case *proto.CloseSessionTxn:
+		delete(sessions, hdr.ClientID)
+	}
 }
