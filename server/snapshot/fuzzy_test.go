@@ -1,11 +1,15 @@
 package snapshot
 
 import (
+	"bufio"
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"reflect"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -13,97 +17,160 @@ import (
 	"github.com/zkd-io/zkd/server/proto"
 )
 
+// fuzzyEncoders are the two fuzzy encodings: a snapshot file and a
+// leader's SNAP sync stream, each with the consistent encoding it must
+// equal when nothing is written during the walk, and its reader.
+var fuzzyEncoders = []struct {
+	name       string
+	encode     func(tree *datatree.Tree, sessions []Session, zxid int64, chunk int) ([]byte, error)
+	consistent func(tree *datatree.Tree, sessions []Session) ([]byte, error)
+	read       func(stream []byte) (*Snapshot, error)
+}{
+	{
+		name:       "file",
+		encode:     EncodeFuzzy,
+		consistent: Encode,
+		read:       func(b []byte) (*Snapshot, error) { return Read(bytes.NewReader(b), datatree.Options{}) },
+	},
+	{
+		name: "sync stream",
+		encode: func(tree *datatree.Tree, sessions []Session, _ int64, chunk int) ([]byte, error) {
+			return EncodeFuzzySyncStream(context.Background(), tree, sessions, chunk)
+		},
+		consistent: EncodeSyncStream,
+		read: func(b []byte) (*Snapshot, error) {
+			return ReadSyncStream(bufio.NewReader(bytes.NewReader(b)), datatree.Options{})
+		},
+	},
+}
+
 // TestEncodeFuzzyWithoutWrites: with no write during the walk, a fuzzy
-// snapshot is byte for byte the consistent one, whatever the chunk size.
+// stream is byte for byte the consistent one, whatever the chunk size.
 func TestEncodeFuzzyWithoutWrites(t *testing.T) {
 	tree := buildTree(t)
 	sessions := []Session{{ID: sess1, TimeoutMs: 6000}}
-	tree.RLock()
-	want, err := Encode(tree, sessions)
-	tree.RUnlock()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, chunk := range []int{0, 1, 3, FuzzyChunk} {
-		got, err := EncodeFuzzy(tree, sessions, tree.LastProcessedZxid(), chunk)
+	for _, enc := range fuzzyEncoders {
+		tree.RLock()
+		want, err := enc.consistent(tree, sessions)
+		tree.RUnlock()
 		if err != nil {
 			t.Fatal(err)
 		}
-		if !bytes.Equal(got, want) {
-			t.Errorf("chunk %d: fuzzy stream (%d bytes) differs from Encode's (%d bytes)", chunk, len(got), len(want))
+		for _, chunk := range []int{0, 1, 3, FuzzyChunk} {
+			got, err := enc.encode(tree, sessions, tree.LastProcessedZxid(), chunk)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("%s, chunk %d: fuzzy stream (%d bytes) differs from the consistent one (%d bytes)", enc.name, chunk, len(got), len(want))
+			}
 		}
 	}
 }
 
-// TestEncodeFuzzyUnderWrites takes fuzzy snapshots while another goroutine
-// applies random creates, deletes, setData and setACL txns (new ACL lists
-// among them), then does what recovery does: loads the snapshot and
-// replays the txns after its zxid. The tree must come out exactly as the
-// live one, and its digest must match the snapshot's record at the
-// record's zxid.
+// TestEncodeFuzzyUnderWrites takes fuzzy snapshots (files and sync
+// streams) while another goroutine applies random creates, deletes,
+// setData and setACL txns (new ACL lists among them), then does what
+// recovery, or a learner after SNAP, does: loads the snapshot and replays
+// the txns after its zxid. The tree must come out exactly as the live one,
+// and a file's digest must match its record at the record's zxid.
 func TestEncodeFuzzyUnderWrites(t *testing.T) {
-	fuzzy := 0
-	for round := range 20 {
-		tree := buildTree(t)
-		w := newRandomWriter(t, tree, uint64(round))
-		zxid := tree.LastProcessedZxid()
-		var wg sync.WaitGroup
-		stop := make(chan struct{})
-		wg.Go(func() { w.run(stop) })
-		stream, err := EncodeFuzzy(tree, nil, zxid, 1)
-		close(stop)
-		wg.Wait()
-		if err != nil {
-			t.Fatal(err)
-		}
-		s, err := Read(bytes.NewReader(stream), datatree.Options{})
-		if err != nil {
-			t.Fatalf("round %d: %v", round, err)
-		}
-		if s.Digest == nil || s.Digest.Zxid < zxid {
-			t.Fatalf("round %d: digest record %+v, want one at 0x%x or later", round, s.Digest, zxid)
-		}
-		if s.Digest.Zxid > zxid {
-			fuzzy++
-		}
-		s.Tree.Lock()
-		for _, e := range w.log {
-			if e.hdr.Zxid <= zxid {
-				continue
-			}
-			_ = s.Tree.ProcessTxn(&e.hdr, e.txn) // errors are the fuzzy state's
-			if e.hdr.Zxid == s.Digest.Zxid && s.Tree.Digest() != s.Digest.Digest {
-				t.Errorf("round %d: digest after replaying to 0x%x is %#x, the record says %#x",
-					round, e.hdr.Zxid, s.Tree.Digest(), s.Digest.Digest)
-			}
-		}
-		s.Tree.Unlock()
-		tree.RLock()
-		s.Tree.RLock()
-		if got, want := dumpTree(t, s.Tree), dumpTree(t, tree); !reflect.DeepEqual(got, want) {
-			for p, n := range want {
-				if !reflect.DeepEqual(got[p], n) {
-					t.Errorf("round %d: %s after replay %+v, live %+v", round, p, got[p], n)
+	for _, enc := range fuzzyEncoders {
+		t.Run(enc.name, func(t *testing.T) {
+			fuzzy := 0
+			for round := range 20 {
+				if encodeUnderWrites(t, round, enc.encode, enc.read) {
+					fuzzy++
 				}
 			}
-			for p := range got {
-				if _, ok := want[p]; !ok {
-					t.Errorf("round %d: %s after replay, not in the live tree", round, p)
-				}
+			// The walk takes the lock once per node, so writes land inside
+			// it nearly every round; a few rounds without any are
+			// scheduling luck.
+			if fuzzy == 0 {
+				t.Errorf("no round saw a write during the walk: nothing fuzzy was tested")
+			}
+			t.Logf("%d of 20 snapshots were fuzzy", fuzzy)
+		})
+	}
+}
+
+// encodeUnderWrites is one round of TestEncodeFuzzyUnderWrites; it reports
+// whether a write was applied while the snapshot was encoded.
+func encodeUnderWrites(t *testing.T, round int,
+	encode func(*datatree.Tree, []Session, int64, int) ([]byte, error),
+	read func([]byte) (*Snapshot, error),
+) (fuzzy bool) {
+	t.Helper()
+	tree := buildTree(t)
+	w := newRandomWriter(t, tree, uint64(round))
+	zxid := tree.LastProcessedZxid()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	wg.Go(func() { w.run(stop) })
+	stream, err := encode(tree, nil, zxid, 1)
+	fuzzy = w.applied.Load() > zxid
+	close(stop)
+	wg.Wait()
+	if err != nil {
+		t.Fatal(err)
+	}
+	s, err := read(stream)
+	if err != nil {
+		t.Fatalf("round %d: %v", round, err)
+	}
+	if s.Digest != nil && s.Digest.Zxid < zxid {
+		t.Fatalf("round %d: digest record %+v, want one at 0x%x or later", round, s.Digest, zxid)
+	}
+	s.Tree.Lock()
+	for _, e := range w.log {
+		if e.hdr.Zxid <= zxid {
+			continue
+		}
+		_ = s.Tree.ProcessTxn(&e.hdr, e.txn) // errors are the fuzzy state's
+		if s.Digest != nil && e.hdr.Zxid == s.Digest.Zxid && s.Tree.Digest() != s.Digest.Digest {
+			t.Errorf("round %d: digest after replaying to 0x%x is %#x, the record says %#x",
+				round, e.hdr.Zxid, s.Tree.Digest(), s.Digest.Digest)
+		}
+	}
+	s.Tree.Unlock()
+	tree.RLock()
+	defer tree.RUnlock()
+	s.Tree.RLock()
+	defer s.Tree.RUnlock()
+	if got, want := dumpTree(t, s.Tree), dumpTree(t, tree); !reflect.DeepEqual(got, want) {
+		for p, n := range want {
+			if !reflect.DeepEqual(got[p], n) {
+				t.Errorf("round %d: %s after replay %+v, live %+v", round, p, got[p], n)
 			}
 		}
-		if s.Tree.Digest() != tree.Digest() {
-			t.Errorf("round %d: digest %#x after replay, live %#x", round, s.Tree.Digest(), tree.Digest())
+		for p := range got {
+			if _, ok := want[p]; !ok {
+				t.Errorf("round %d: %s after replay, not in the live tree", round, p)
+			}
 		}
-		s.Tree.RUnlock()
-		tree.RUnlock()
 	}
-	// The walk takes the lock once per node, so writes land inside it
-	// nearly every round; a few rounds without any are scheduling luck.
-	if fuzzy == 0 {
-		t.Errorf("no round saw a write during the walk: nothing fuzzy was tested")
+	if s.Tree.Digest() != tree.Digest() {
+		t.Errorf("round %d: digest %#x after replay, live %#x", round, s.Tree.Digest(), tree.Digest())
 	}
-	t.Logf("%d of 20 snapshots were fuzzy", fuzzy)
+	return fuzzy
+}
+
+// TestEncodeFuzzySyncStreamCancelled: a leader whose learner went away
+// stops encoding its SNAP instead of walking the rest of the tree.
+func TestEncodeFuzzySyncStreamCancelled(t *testing.T) {
+	tree := buildTree(t)
+	tree.Lock()
+	for i := range 3 * cancelCheckEvery {
+		tree.ProcessTxn(&proto.TxnHeader{Zxid: tree.LastProcessedZxid() + 1, Type: proto.OpCreate},
+			&proto.CreateTxn{Path: fmt.Sprintf("/c%d", i), ACL: proto.OpenACLUnsafe, ParentCVersion: int32(i + 100)})
+	}
+	tree.Unlock()
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	stream, err := EncodeFuzzySyncStream(ctx, tree, nil, FuzzyChunk)
+	if !errors.Is(err, context.Canceled) || stream != nil {
+		t.Fatalf("EncodeFuzzySyncStream with a cancelled context = %d bytes, %v; want context.Canceled", len(stream), err)
+	}
 }
 
 type loggedTxn struct {
@@ -122,6 +189,8 @@ type randomWriter struct {
 	keys []string // existing children of /fz
 	next int
 	log  []loggedTxn
+	// applied is the last zxid applied, for the encoding goroutine.
+	applied atomic.Int64
 }
 
 func newRandomWriter(t *testing.T, tree *datatree.Tree, seed uint64) *randomWriter {
@@ -197,6 +266,7 @@ func (w *randomWriter) apply(txn proto.Txn) {
 		w.t.Errorf("%s %+v: %s", proto.OpName(txn.TxnType()), txn, proto.CodeName(r.Err))
 	}
 	w.log = append(w.log, loggedTxn{h, txn})
+	w.applied.Store(w.zxid)
 }
 
 // BenchmarkSnapshotWriteStall measures how long a write waits for the

@@ -2,6 +2,7 @@ package peer
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"net"
 	"sync"
@@ -13,27 +14,40 @@ import (
 	"github.com/zkd-io/zkd/server/snapshot"
 )
 
-// sendQueue bounds the packets waiting for one learner connection. A peer
-// that falls this far behind is cut off rather than allowed to grow the
-// leader's memory; the core then drops it and it resyncs.
-const sendQueue = 4096
+// maxQueued bounds the encoded size of the packets waiting for one
+// connection, not counting a SNAP's database. A peer that falls this far
+// behind is cut off rather than allowed to grow the leader's memory; the
+// core then drops it and it resyncs. It is a size rather than a count
+// because a learner's packets wait while the leader encodes its SNAP:
+// under load, a large tree takes long enough to queue tens of thousands
+// of small PROPOSALs and COMMITs, which must not end the sync that makes
+// them wait (64 MiB is about a minute of a busy leader's broadcast).
+const maxQueued = 64 << 20
 
 // maxPacket bounds one received QuorumPacket. SNAP carries the whole
 // snapshot in its data (see toPacket), so it is far above jute.maxbuffer.
 const maxPacket = 512 << 20
 
 // conn is one learner-channel connection. A reader goroutine decodes
-// packets into the role's event channel; a writer goroutine drains out.
-// Only the role's owner goroutine sends on it and reads or writes id.
+// packets into the role's event channel; a writer goroutine writes what
+// is queued, all of it per wake-up, with one flush. Only the role's owner
+// goroutine sends on it and reads or writes id.
 type conn struct {
 	nc net.Conn
 	id int64 // peer sid; 0 on the leader until FOLLOWERINFO names it
 	// toLeader marks a learner's connection to its leader (fixed at
 	// start, so the reader can use it).
 	toLeader bool
-	out      chan outPacket
-	done     chan struct{}
-	once     sync.Once
+	// ctx ends when the connection closes; done is its Done channel.
+	ctx    context.Context
+	cancel context.CancelFunc
+	done   <-chan struct{}
+	once   sync.Once
+
+	mu     sync.Mutex
+	queue  []outPacket   // waiting for the writer, in order
+	queued int64         // their encoded size, SNAP databases left out (maxQueued)
+	wake   chan struct{} // capacity 1: the queue is not empty
 
 	// Statistics for the AdminServer's learner entries (LearnerHandler's
 	// bean): written by the connection's goroutines, read by the owner.
@@ -41,7 +55,8 @@ type conn struct {
 	remote      string       // the peer's address, formatted once
 	sent, recvd atomic.Int64 // packets
 	requests    atomic.Int64 // REQUESTs received (a learner's forwarded writes)
-	queuedBytes atomic.Int64 // encoded size of the packets waiting in out
+	queuedBytes atomic.Int64 // encoded size of the packets waiting, databases included
+	queuedLen   atomic.Int64 // packets waiting
 }
 
 // event is what connection goroutines report to the owner goroutine.
@@ -54,16 +69,26 @@ type event struct {
 	err  error // the connection ended
 }
 
-// outPacket is a packet to write and the raw bytes that follow it on the
-// stream (a SNAP's database).
+// outPacket is a packet to write. A SNAP packet is followed on the
+// stream by the database, which pending delivers once it is encoded: the
+// writer waits for it before writing the packet, and so before any packet
+// queued after it.
 type outPacket struct {
 	pkt     wire.Packet
-	trailer []byte
+	pending <-chan encoded
+}
+
+// encoded is the outcome of encoding a SNAP's database.
+type encoded struct {
+	stream []byte
+	err    error
 }
 
 func startConn(nc net.Conn, id int64, events chan<- event, stop <-chan struct{}, writeTimeout time.Duration, wg *sync.WaitGroup) *conn {
-	c := &conn{nc: nc, id: id, toLeader: id != 0, out: make(chan outPacket, sendQueue), done: make(chan struct{}),
+	c := &conn{nc: nc, id: id, toLeader: id != 0, wake: make(chan struct{}, 1),
 		started: time.Now(), remote: nc.RemoteAddr().String()}
+	c.ctx, c.cancel = context.WithCancel(context.Background())
+	c.done = c.ctx.Done()
 	wg.Go(func() { c.readLoop(events, stop) })
 	wg.Go(func() { c.writeLoop(writeTimeout) })
 	return c
@@ -71,28 +96,49 @@ func startConn(nc net.Conn, id int64, events chan<- event, stop <-chan struct{},
 
 func (c *conn) close() {
 	c.once.Do(func() {
-		close(c.done)
+		c.cancel()
 		_ = c.nc.Close()
 	})
 }
 
 // send queues p; a full queue closes the connection.
-func (c *conn) send(p wire.Packet) { c.sendWith(p, nil) }
+func (c *conn) send(p wire.Packet) { c.enqueue(outPacket{pkt: p}) }
 
-// sendWith queues p followed by trailer; a full queue closes the
-// connection.
-func (c *conn) sendWith(p wire.Packet, trailer []byte) {
-	op := outPacket{pkt: p, trailer: trailer}
-	size := int64(p.Size() + len(trailer))
-	c.queuedBytes.Add(size)
-	select {
-	case <-c.done:
-		c.queuedBytes.Add(-size)
-	case c.out <- op:
-	default:
-		c.queuedBytes.Add(-size)
+// sendPending queues p followed by the database pending delivers once it
+// is encoded; the packets queued after it wait for it. An encoding error
+// closes the connection.
+func (c *conn) sendPending(p wire.Packet, pending <-chan encoded) {
+	c.enqueue(outPacket{pkt: p, pending: pending})
+}
+
+func (c *conn) enqueue(op outPacket) {
+	size := int64(op.pkt.Size())
+	c.mu.Lock()
+	if c.queued+size > maxQueued {
+		c.mu.Unlock()
 		c.close()
+		return
 	}
+	c.queued += size
+	c.queue = append(c.queue, op)
+	c.mu.Unlock()
+	c.queuedBytes.Add(size)
+	c.queuedLen.Add(1)
+	select {
+	case c.wake <- struct{}{}:
+	default:
+	}
+}
+
+// take empties the queue into buf (reused between calls).
+func (c *conn) take(buf []outPacket) []outPacket {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	buf = append(buf[:0], c.queue...)
+	clear(c.queue)
+	c.queue = c.queue[:0]
+	c.queued = 0
+	return buf
 }
 
 func (c *conn) readLoop(events chan<- event, stop <-chan struct{}) {
@@ -131,28 +177,58 @@ func (c *conn) readLoop(events chan<- event, stop <-chan struct{}) {
 
 func (c *conn) writeLoop(timeout time.Duration) {
 	bw := bufio.NewWriterSize(c.nc, 64<<10)
+	var batch []outPacket
 	for {
 		select {
 		case <-c.done:
 			return
-		case op := <-c.out:
-			c.queuedBytes.Add(-int64(op.pkt.Size() + len(op.trailer)))
-			c.sent.Add(1)
-			_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
-			if _, err := bw.Write(op.pkt.Marshal()); err != nil {
+		case <-c.wake:
+		}
+		batch = c.take(batch)
+		for i := range batch {
+			if !c.write(bw, &batch[i], timeout) {
 				c.close()
 				return
 			}
-			if _, err := bw.Write(op.trailer); err != nil {
-				c.close()
-				return
-			}
-			if len(c.out) == 0 {
-				if err := bw.Flush(); err != nil {
-					c.close()
-					return
-				}
-			}
+			batch[i] = outPacket{} // let a database be collected once written
+		}
+		if err := bw.Flush(); err != nil {
+			c.close()
+			return
 		}
 	}
+}
+
+// write writes one queued packet and what follows it into bw, waiting for
+// a database still being encoded (after flushing what is before it, so
+// the peer is not kept waiting for packets already queued).
+func (c *conn) write(bw *bufio.Writer, op *outPacket, timeout time.Duration) bool {
+	var trailer []byte
+	if op.pending != nil {
+		_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
+		if bw.Flush() != nil {
+			return false
+		}
+		select {
+		case <-c.done:
+			return false
+		case res := <-op.pending:
+			if res.err != nil {
+				return false
+			}
+			trailer = res.stream
+			c.queuedBytes.Add(int64(len(trailer)))
+		}
+	}
+	c.queuedBytes.Add(-int64(op.pkt.Size() + len(trailer)))
+	c.queuedLen.Add(-1)
+	c.sent.Add(1)
+	_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
+	if _, err := bw.Write(op.pkt.Marshal()); err != nil {
+		return false
+	}
+	if _, err := bw.Write(trailer); err != nil {
+		return false
+	}
+	return true
 }

@@ -32,6 +32,10 @@ type metrics struct {
 	unsent          *prometheus.CounterVec
 	revalidations   *prometheus.CounterVec
 	revalidateTime  prometheus.Histogram
+	// snapEncodes and snapEncodeTime: a leader's encodes of a learner's
+	// SNAP, which run beside broadcast.
+	snapEncodes    *prometheus.CounterVec
+	snapEncodeTime prometheus.Histogram
 }
 
 // quorumBuckets span 100µs to ~6.5 s: an ACK on loopback takes well
@@ -93,19 +97,27 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Buckets: quorumBuckets})),
 		unsent: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zkd_quorum_unsent_messages_total",
 			Help: "Quorum messages not sent because the peer's connection was gone, by packet type (lower case, e.g. ping, proposal)."}, []string{"type"}),
+		snapEncodes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zkd_quorum_snap_encodes_total",
+			Help: "Databases this leader encoded for a learner's SNAP, by result: ok, cancelled (the learner went away first), error (the learner's connection is closed and it syncs again)."}, []string{"result"}),
+		snapEncodeTime: prometheus.NewHistogram(zkdmetrics.Native(prometheus.HistogramOpts{Name: "zkd_quorum_snap_encode_duration_seconds",
+			Help:    "Time this leader took to encode its database for a learner's SNAP. Broadcast goes on meanwhile; the learner's packets wait behind it.",
+			Buckets: prometheus.ExponentialBuckets(0.001, 4, 10)})),
 	}
 	if reg == nil {
 		return m, nil
 	}
 	for _, c := range []prometheus.Collector{m.state, m.isLeader, m.leaderChanges, m.proposals, m.commits, m.synced, m.lag, m.syncs, m.droppedRequests,
 		m.quorumSize, m.outstanding, m.ackLatency, m.proposalSize, m.commitLatency, m.syncDuration, m.roleEnds, m.lagWarnings, m.unsent,
-		m.revalidations, m.revalidateTime} {
+		m.revalidations, m.revalidateTime, m.snapEncodes, m.snapEncodeTime} {
 		if err := reg.Register(c); err != nil {
 			return nil, err
 		}
 	}
 	for _, k := range []string{"diff", "trunc", "snap"} {
 		m.syncs.WithLabelValues(k)
+	}
+	for _, r := range []string{"ok", "cancelled", "error"} {
+		m.snapEncodes.WithLabelValues(r)
 	}
 	for _, r := range []string{"quorum_lost", "leader_silent", "leader_connection_lost", "leader_unreachable", "not_established", "unsafe", "other"} {
 		m.roleEnds.WithLabelValues(r)

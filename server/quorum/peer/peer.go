@@ -49,6 +49,7 @@ import (
 	"github.com/zkd-io/zkd/server/quorum/transport"
 	"github.com/zkd-io/zkd/server/quorum/wire"
 	"github.com/zkd-io/zkd/server/quorum/zab"
+	"github.com/zkd-io/zkd/server/snapshot"
 	"github.com/zkd-io/zkd/server/storage"
 	"github.com/zkd-io/zkd/server/txnlog"
 )
@@ -302,6 +303,11 @@ type Peer struct {
 	st          *state
 	nextPurge   time.Time // owner goroutine only
 
+	// snapChunk is how many nodes a leader encodes for a learner's SNAP
+	// per hold of the tree's read lock (snapshot.FuzzyChunk; tests make
+	// it small so that writes land inside the walk). Set before Run.
+	snapChunk int
+
 	mu     sync.Mutex
 	tree   *datatree.Tree
 	status Status
@@ -386,6 +392,7 @@ func New(cfg Config) (*Peer, error) {
 		proposeCh: make(chan *proposal),
 		done:      make(chan struct{}),
 		cmdWake:   make(chan struct{}, 1),
+		snapChunk: snapshot.FuzzyChunk,
 		status:    Status{ID: cfg.ID},
 	}, nil
 }

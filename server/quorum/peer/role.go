@@ -802,20 +802,14 @@ func (r *role) send(m zab.Message) error {
 	if c == nil {
 		return fmt.Errorf("peer: no connection to %d for %v", m.To, m)
 	}
-	var trailer []byte
+	var pending <-chan encoded
 	if m.Type == zab.MsgSnap {
 		// ZooKeeper's layout: an empty SNAP packet, then the database and
 		// the signature on the stream (LearnerHandler.syncFollower).
 		if r.st.applied != m.Snapshot.Zxid {
 			return fmt.Errorf("peer: SNAP at %s but the tree is at %s", hex(m.Snapshot.Zxid), hex(r.st.applied))
 		}
-		r.st.tree.RLock()
-		stream, err := snapshot.EncodeSyncStream(r.st.tree, r.sessionList())
-		r.st.tree.RUnlock()
-		if err != nil {
-			return fmt.Errorf("peer: encode snapshot for %d: %w", m.To, err)
-		}
-		trailer = stream
+		pending = r.encodeSnap(c, m.To, m.Snapshot.Zxid)
 	}
 	if m.Type == zab.MsgPing && r.leader != r.self() && r.p.cfg.PingData != nil {
 		m.Data = r.p.cfg.PingData()
@@ -830,8 +824,46 @@ func (r *role) send(m zab.Message) error {
 		r.proposals.add(len(pkt.Data))
 		r.p.metrics.proposalSize.Observe(float64(len(pkt.Data)))
 	}
-	c.sendWith(pkt, trailer)
+	if pending != nil {
+		c.sendPending(pkt, pending)
+	} else {
+		c.send(pkt)
+	}
 	return nil
+}
+
+// encodeSnap encodes the database for learner to's SNAP at zxid, the zxid
+// applied now, on a goroutine of its own, as ZooKeeper's LearnerHandler
+// does: encoding a large tree takes long, and this goroutine must go on
+// broadcasting meanwhile (pings and ACKs included, or every follower
+// would miss syncLimit while one learner syncs). The walk is fuzzy
+// (snapshot.EncodeFuzzySyncStream): nodes may hold txns after zxid, which
+// the learner replays over them from the PROPOSALs and COMMITs the core
+// queues after the SNAP. The sessions are taken here, at zxid. The
+// encoding stops if c closes first.
+func (r *role) encodeSnap(c *conn, to, zxid int64) <-chan encoded {
+	tree, sessions := r.st.tree, r.sessionList()
+	done := make(chan encoded, 1)
+	r.wg.Go(func() {
+		start := time.Now()
+		stream, err := snapshot.EncodeFuzzySyncStream(c.ctx, tree, sessions, r.p.snapChunk)
+		switch {
+		case err == nil:
+			r.p.metrics.snapEncodes.WithLabelValues("ok").Inc()
+			r.p.metrics.snapEncodeTime.Observe(time.Since(start).Seconds())
+			r.p.log.Info().Int64("learner", to).Str("zxid", hex(zxid)).Int("bytes", len(stream)).
+				Dur("took", time.Since(start)).Msg("encoded database for a learner's SNAP")
+		case c.ctx.Err() != nil:
+			r.p.metrics.snapEncodes.WithLabelValues("cancelled").Inc()
+			r.p.log.Info().Int64("learner", to).Str("zxid", hex(zxid)).Msg("learner went away while its SNAP was encoded")
+		default:
+			r.p.metrics.snapEncodes.WithLabelValues("error").Inc()
+			r.p.log.Error().Err(err).Int64("learner", to).Str("zxid", hex(zxid)).
+				Msg("cannot encode the database for a learner's SNAP; closing its connection")
+		}
+		done <- encoded{stream: stream, err: err}
+	})
+	return done
 }
 
 // warnLagging logs (and counts) a synced follower whose acknowledged zxid
@@ -945,7 +977,7 @@ func (r *role) publish() {
 	if zs.Role == zab.Leader {
 		for id, c := range r.conns {
 			s.Followers = append(s.Followers, FollowerStatus{ID: id, AckedZxid: r.acked[id], Synced: slices.Contains(zs.SyncedFollowers, id),
-				Remote: c.remote, Connected: c.started, QueuedPackets: len(c.out),
+				Remote: c.remote, Connected: c.started, QueuedPackets: int(c.queuedLen.Load()),
 				QueuedPacketsSize: c.queuedBytes.Load(), PacketsReceived: c.recvd.Load(), PacketsSent: c.sent.Load(),
 				Requests: c.requests.Load()})
 		}
