@@ -95,7 +95,7 @@ scrape_configs:
 	if err := os.WriteFile(cfgFile, []byte(cfg), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	host := testpeer.LoopbackHost(39)
+	host := testpeer.LoopbackHost(testpeer.LoopbackBlock() + 39)
 	addr := fmt.Sprintf("%s:%d", host, testpeer.FreePort(t, host))
 	p, err := startProc(t, "prometheus", bin,
 		"--config.file="+cfgFile,

@@ -91,8 +91,9 @@ func startServers(t testing.TB, bin string, opts Options, ensemble bool) (*Serve
 		client, http, quorum, election int
 	}
 	var ps []ports
+	block := testpeer.LoopbackBlock()
 	for i := range opts.N {
-		host := testpeer.LoopbackHost(40 + i)
+		host := testpeer.LoopbackHost(block + 40 + i)
 		ps = append(ps, ports{host, testpeer.FreePort(t, host), testpeer.FreePort(t, host), testpeer.FreePort(t, host), testpeer.FreePort(t, host)})
 	}
 	for i, p := range ps {

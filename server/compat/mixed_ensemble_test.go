@@ -73,7 +73,7 @@ func newMixedEnsemble(t *testing.T, apache []bool, snapCount int) *mixedEnsemble
 		// sync) with few writes.
 		"snapCount": strconv.Itoa(snapCount),
 	}}
-	base := 10 + int(time.Now().UnixNano()%200)
+	base := testpeer.LoopbackBlock() + 10
 	for i, isApache := range apache {
 		id := int64(i + 1)
 		host := testpeer.LoopbackHost(base + i)

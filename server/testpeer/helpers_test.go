@@ -43,6 +43,28 @@ func TestLoopbackHost(t *testing.T) {
 	}
 }
 
+// TestLoopbackBlock: a block is a whole /24 outside 127.0.0.x whose
+// second octet is this process's, and a server can listen in it.
+func TestLoopbackBlock(t *testing.T) {
+	wantB := strconv.Itoa(os.Getpid()%250 + 1)
+	for range 100 {
+		n := LoopbackBlock()
+		if n&0xff != 0 {
+			t.Fatalf("LoopbackBlock() = %#x, not the start of a /24", n)
+		}
+		first, last := LoopbackHost(n+1), LoopbackHost(n+254)
+		if strings.HasPrefix(first, "127.0.") || strings.Split(first, ".")[1] != wantB || !strings.HasSuffix(last, ".254") {
+			t.Fatalf("LoopbackBlock() = %#x: hosts %s .. %s, want 127.%s.<1..250>.x", n, first, last, wantB)
+		}
+	}
+	host := LoopbackHost(LoopbackBlock() + 1)
+	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+	if err != nil {
+		t.Fatalf("listen on %s: %v", host, err)
+	}
+	l.Close()
+}
+
 func TestFreePort(t *testing.T) {
 	host := LoopbackHost(2)
 	port := FreePort(t, host)

@@ -2,7 +2,9 @@ package testpeer
 
 import (
 	"fmt"
+	"math/rand/v2"
 	"net"
+	"os"
 	"strconv"
 	"testing"
 )
@@ -31,4 +33,17 @@ func LoopbackHost(n int) string {
 		panic(fmt.Sprintf("testpeer.LoopbackHost(%d): n must be in [1, %d]", n, 1<<24-2))
 	}
 	return "127." + strconv.Itoa(n>>16&0xff) + "." + strconv.Itoa(n>>8&0xff) + "." + strconv.Itoa(n&0xff)
+}
+
+// LoopbackBlock returns n for LoopbackHost(n+1) .. LoopbackHost(n+254):
+// a /24 of loopback addresses, 127.<process>.<random>.0, for the peers of
+// one test. go test runs the packages' test binaries in parallel, and a
+// port FreePort saw free on an address another binary also uses can be
+// taken before the server binds it; with a block of its own per process
+// and test, no other binary listens on those addresses. 127.0.0.x, where
+// fixed-address tests and unbound client sockets live, is never returned.
+func LoopbackBlock() int {
+	a := os.Getpid()%250 + 1
+	b := rand.IntN(250) + 1
+	return a<<16 | b<<8
 }

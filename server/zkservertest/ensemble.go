@@ -62,7 +62,7 @@ func StartEnsemble(t testing.TB, opts EnsembleOptions) *Ensemble {
 		opts.TickTime = 100 * time.Millisecond
 	}
 	e := &Ensemble{t: t, opts: opts, dirs: map[int64]string{}, addr: map[int64]string{}, members: map[int64]*Member{}}
-	base := 100 + int(time.Now().UnixNano()%100)
+	base := testpeer.LoopbackBlock() + 100
 	for i := 1; i <= opts.Size+opts.Observers; i++ {
 		host := testpeer.LoopbackHost(base + i)
 		typ := wire.Participant

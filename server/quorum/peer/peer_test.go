@@ -56,7 +56,7 @@ type cluster struct {
 func newCluster(t *testing.T, n int) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dirs: map[int64]string{}, run: map[int64]*running{}}
-	base := 10 + n*int(time.Now().UnixNano()%50)
+	base := testpeer.LoopbackBlock() + 10
 	for i := 1; i <= n; i++ {
 		host := testpeer.LoopbackHost(base + i)
 		c.qc.Servers = append(c.qc.Servers, wire.QuorumServer{
