@@ -12,6 +12,23 @@ import (
 	"github.com/zkd-io/zkd/server/quorum/wire"
 )
 
+// startPipeConn starts a conn over one end of a net.Pipe and returns it
+// with the other end; both are closed and the conn's goroutines waited
+// for when the test ends.
+func startPipeConn(t *testing.T) (*conn, net.Conn) {
+	local, remote := net.Pipe()
+	var wg sync.WaitGroup
+	stop := make(chan struct{})
+	c := startConn(local, 0, make(chan event, 8), stop, 5*time.Second, &wg)
+	t.Cleanup(func() {
+		close(stop)
+		c.close()
+		remote.Close()
+		wg.Wait()
+	})
+	return c, remote
+}
+
 // TestConnWaitsForPendingDatabase: a SNAP whose database is still being
 // encoded holds back the packets queued after it, but not those before
 // it; the database follows the SNAP packet on the stream, and an encoding
@@ -25,17 +42,7 @@ func TestConnWaitsForPendingDatabase(t *testing.T) {
 		{"encoding failed", encoded{err: errors.New("walk failed")}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			local, remote := net.Pipe()
-			defer remote.Close()
-			var wg sync.WaitGroup
-			stop := make(chan struct{})
-			c := startConn(local, 0, make(chan event, 8), stop, 5*time.Second, &wg)
-			defer func() {
-				close(stop)
-				c.close()
-				wg.Wait()
-			}()
-
+			c, remote := startPipeConn(t)
 			pending := make(chan encoded, 1)
 			c.send(wire.Packet{Type: wire.TypePing, Zxid: 1})
 			c.sendPending(wire.Packet{Type: wire.TypeSnap, Zxid: 2}, pending)
@@ -82,16 +89,7 @@ func TestConnWaitsForPendingDatabase(t *testing.T) {
 // to maxQueued bytes; one more closes the connection, so a learner that
 // cannot keep up is dropped and resyncs instead of growing the leader.
 func TestConnQueueBound(t *testing.T) {
-	local, remote := net.Pipe()
-	defer remote.Close()
-	var wg sync.WaitGroup
-	stop := make(chan struct{})
-	c := startConn(local, 0, make(chan event, 8), stop, 5*time.Second, &wg)
-	defer func() {
-		close(stop)
-		c.close()
-		wg.Wait()
-	}()
+	c, _ := startPipeConn(t)
 	c.sendPending(wire.Packet{Type: wire.TypeSnap, Zxid: 1}, make(chan encoded)) // never encoded
 	half := wire.Packet{Type: wire.TypeProposal, Data: make([]byte, maxQueued/2)}
 	c.send(half)

@@ -288,6 +288,29 @@ func (c *cluster) sameTrees() string {
 	return want
 }
 
+// replaceLogBySnapshot writes a snapshot of stopped peer id's tree at
+// zxid and removes its txn logs, as retention would once the snapshot
+// covers them: a learner that needs any of those txns gets a SNAP.
+func (c *cluster) replaceLogBySnapshot(id int64, tree *datatree.Tree, zxid int64) {
+	c.t.Helper()
+	dir := filepath.Join(c.dirs[id], storage.VersionDir)
+	tree.RLock()
+	_, err := snapshot.WriteFile(dir, zxid, tree, nil, "", nil)
+	tree.RUnlock()
+	if err != nil {
+		c.t.Fatalf("snapshot peer %d: %v", id, err)
+	}
+	files, err := txnlog.Files(dir)
+	if err != nil {
+		c.t.Fatal(err)
+	}
+	for _, f := range files {
+		if err := os.Remove(f.Path); err != nil {
+			c.t.Fatal(err)
+		}
+	}
+}
+
 func mapsKeys[V any](m map[int64]V) []int64 {
 	var ks []int64
 	for k := range m {
@@ -458,22 +481,7 @@ func TestSnapSyncOfEmptyLearner(t *testing.T) {
 	c.stop(1)
 	c.stop(2)
 	for id, tree := range trees {
-		dir := filepath.Join(c.dirs[id], storage.VersionDir)
-		tree.RLock()
-		_, err := snapshot.WriteFile(dir, last, tree, nil, "", nil)
-		tree.RUnlock()
-		if err != nil {
-			t.Fatalf("snapshot peer %d: %v", id, err)
-		}
-		files, err := txnlog.Files(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files {
-			if err := os.Remove(f.Path); err != nil {
-				t.Fatal(err)
-			}
-		}
+		c.replaceLogBySnapshot(id, tree, last)
 	}
 
 	for id := int64(1); id <= 3; id++ {
@@ -543,22 +551,7 @@ func TestSnapSyncUnderWrites(t *testing.T) {
 			}
 		}
 		tree.Unlock()
-		dir := filepath.Join(c.dirs[id], storage.VersionDir)
-		tree.RLock()
-		_, err := snapshot.WriteFile(dir, zxid, tree, nil, "", nil)
-		tree.RUnlock()
-		if err != nil {
-			t.Fatalf("snapshot peer %d: %v", id, err)
-		}
-		files, err := txnlog.Files(dir)
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, f := range files {
-			if err := os.Remove(f.Path); err != nil {
-				t.Fatal(err)
-			}
-		}
+		c.replaceLogBySnapshot(id, tree, zxid)
 	}
 	c.start(1)
 	c.start(2)
