@@ -49,12 +49,13 @@ func EncodeFuzzy(tree *datatree.Tree, sessions []Session, zxid int64, chunk int)
 	return append(stream, sealRecord(sum)...), nil
 }
 
-// EncodeFuzzySyncStream is EncodeSyncStream for a leader that goes on
-// committing while it encodes a learner's SNAP, as ZooKeeper's
-// LearnerHandler serializes the database while the leader broadcasts:
-// EncodeSyncStream holds the read lock for the whole walk, which for a
-// large tree stops every write of the ensemble while one learner syncs.
-// The stream is fuzzy as EncodeFuzzy's snapshot is: sessions must be the
+// EncodeFuzzySyncStream returns what a ZooKeeper 3.8 leader streams to a
+// learner after a SNAP packet (LearnerHandler): the database as
+// SerializeUtils.serializeSnapshot writes it (no file header, seals or
+// digest), then the "BenWasHere" signature. Like ZooKeeper's
+// LearnerHandler it encodes while the leader goes on committing: holding
+// the read lock for the whole walk would, for a large tree, stop every
+// write of the ensemble while one learner syncs. The stream is fuzzy as EncodeFuzzy's snapshot is: sessions must be the
 // sessions at the zxid the SNAP is sent at, every node holds every txn up
 // to it and some hold later ones, which the learner then replays over it
 // (ZooKeeper's learners, and zkd's, do). The caller must not hold the

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/zkd-io/zkd/server/datatree"
+	"github.com/zkd-io/zkd/server/jute"
 	"github.com/zkd-io/zkd/server/proto"
 )
 
@@ -37,11 +38,30 @@ var fuzzyEncoders = []struct {
 		encode: func(tree *datatree.Tree, sessions []Session, _ int64, chunk int) ([]byte, error) {
 			return EncodeFuzzySyncStream(context.Background(), tree, sessions, chunk)
 		},
-		consistent: EncodeSyncStream,
+		consistent: consistentSyncStream,
 		read: func(b []byte) (*Snapshot, error) {
 			return ReadSyncStream(bufio.NewReader(bytes.NewReader(b)), datatree.Options{})
 		},
 	},
+}
+
+// consistentSyncStream is the sync stream encoded under the caller's read
+// lock, the reference EncodeFuzzySyncStream must equal when nothing is
+// written during its walk.
+func consistentSyncStream(tree *datatree.Tree, sessions []Session) ([]byte, error) {
+	var out []byte
+	e := jute.NewEncoder(make([]byte, 0, 256))
+	emit := func() error {
+		out = append(out, e.Bytes()...)
+		e.Reset()
+		return nil
+	}
+	if err := writeBody(tree, sessions, e, emit); err != nil {
+		return nil, err
+	}
+	e.String(SyncSignature)
+	_ = emit()
+	return out, nil
 }
 
 // TestEncodeFuzzyWithoutWrites: with no write during the walk, a fuzzy

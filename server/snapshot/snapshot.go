@@ -239,31 +239,10 @@ func encodeNode(e *jute.Encoder, path string, n datatree.NodeView) {
 	n.Stat.Encode(e)
 }
 
-// EncodeSyncStream returns what a ZooKeeper 3.8 leader streams to a
-// learner after a SNAP packet (LearnerHandler): the database as
-// SerializeUtils.serializeSnapshot writes it (no file header, seals or
-// digest), then the "BenWasHere" signature. The caller holds at least the
-// tree's read lock.
-func EncodeSyncStream(tree *datatree.Tree, sessions []Session) ([]byte, error) {
-	var out []byte
-	e := jute.NewEncoder(make([]byte, 0, 256))
-	emit := func() error {
-		out = append(out, e.Bytes()...)
-		e.Reset()
-		return nil
-	}
-	if err := writeBody(tree, sessions, e, emit); err != nil {
-		return nil, err
-	}
-	e.String(SyncSignature)
-	_ = emit()
-	return out, nil
-}
-
 // SyncSignature ends a SNAP sync stream.
 const SyncSignature = "BenWasHere"
 
-// ReadSyncStream reads a SNAP sync stream (see EncodeSyncStream) from r,
+// ReadSyncStream reads a SNAP sync stream (see EncodeFuzzySyncStream) from r,
 // which must be the connection's reader: it consumes exactly the stream,
 // so the packets after it can be read from r.
 func ReadSyncStream(r *bufio.Reader, opts datatree.Options) (*Snapshot, error) {
