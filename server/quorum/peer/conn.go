@@ -38,16 +38,14 @@ type conn struct {
 	// toLeader marks a learner's connection to its leader (fixed at
 	// start, so the reader can use it).
 	toLeader bool
-	// ctx ends when the connection closes; done is its Done channel.
+	// ctx ends when the connection closes.
 	ctx    context.Context
 	cancel context.CancelFunc
-	done   <-chan struct{}
 	once   sync.Once
 
-	mu     sync.Mutex
-	queue  []outPacket   // waiting for the writer, in order
-	queued int64         // their encoded size, SNAP databases left out (maxQueued)
-	wake   chan struct{} // capacity 1: the queue is not empty
+	mu    sync.Mutex
+	queue []outPacket   // waiting for the writer, in order
+	wake  chan struct{} // capacity 1: the queue is not empty
 
 	// Statistics for the AdminServer's learner entries (LearnerHandler's
 	// bean): written by the connection's goroutines, read by the owner.
@@ -55,8 +53,11 @@ type conn struct {
 	remote      string       // the peer's address, formatted once
 	sent, recvd atomic.Int64 // packets
 	requests    atomic.Int64 // REQUESTs received (a learner's forwarded writes)
-	queuedBytes atomic.Int64 // encoded size of the packets waiting, databases included
-	queuedLen   atomic.Int64 // packets waiting
+	// queuedBytes is the encoded size of the packets queued and not yet
+	// written, databases left out (bounded by maxQueued); queuedLen
+	// counts them.
+	queuedBytes atomic.Int64
+	queuedLen   atomic.Int64
 }
 
 // event is what connection goroutines report to the owner goroutine.
@@ -88,7 +89,6 @@ func startConn(nc net.Conn, id int64, events chan<- event, stop <-chan struct{},
 	c := &conn{nc: nc, id: id, toLeader: id != 0, wake: make(chan struct{}, 1),
 		started: time.Now(), remote: nc.RemoteAddr().String()}
 	c.ctx, c.cancel = context.WithCancel(context.Background())
-	c.done = c.ctx.Done()
 	wg.Go(func() { c.readLoop(events, stop) })
 	wg.Go(func() { c.writeLoop(writeTimeout) })
 	return c
@@ -111,19 +111,19 @@ func (c *conn) sendPending(p wire.Packet, pending <-chan encoded) {
 	c.enqueue(outPacket{pkt: p, pending: pending})
 }
 
+// enqueue is called by the owner goroutine only, so the bound it checks
+// can only fall before it adds to it.
 func (c *conn) enqueue(op outPacket) {
 	size := int64(op.pkt.Size())
-	c.mu.Lock()
-	if c.queued+size > maxQueued {
-		c.mu.Unlock()
+	if c.queuedBytes.Load()+size > maxQueued {
 		c.close()
 		return
 	}
-	c.queued += size
-	c.queue = append(c.queue, op)
-	c.mu.Unlock()
 	c.queuedBytes.Add(size)
 	c.queuedLen.Add(1)
+	c.mu.Lock()
+	c.queue = append(c.queue, op)
+	c.mu.Unlock()
 	select {
 	case c.wake <- struct{}{}:
 	default:
@@ -137,7 +137,6 @@ func (c *conn) take(buf []outPacket) []outPacket {
 	buf = append(buf[:0], c.queue...)
 	clear(c.queue)
 	c.queue = c.queue[:0]
-	c.queued = 0
 	return buf
 }
 
@@ -180,7 +179,7 @@ func (c *conn) writeLoop(timeout time.Duration) {
 	var batch []outPacket
 	for {
 		select {
-		case <-c.done:
+		case <-c.ctx.Done():
 			return
 		case <-c.wake:
 		}
@@ -210,17 +209,16 @@ func (c *conn) write(bw *bufio.Writer, op *outPacket, timeout time.Duration) boo
 			return false
 		}
 		select {
-		case <-c.done:
+		case <-c.ctx.Done():
 			return false
 		case res := <-op.pending:
 			if res.err != nil {
 				return false
 			}
 			trailer = res.stream
-			c.queuedBytes.Add(int64(len(trailer)))
 		}
 	}
-	c.queuedBytes.Add(-int64(op.pkt.Size() + len(trailer)))
+	c.queuedBytes.Add(-int64(op.pkt.Size()))
 	c.queuedLen.Add(-1)
 	c.sent.Add(1)
 	_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))

@@ -94,13 +94,13 @@ func TestConnQueueBound(t *testing.T) {
 	half := wire.Packet{Type: wire.TypeProposal, Data: make([]byte, maxQueued/2)}
 	c.send(half)
 	select {
-	case <-c.done:
+	case <-c.ctx.Done():
 		t.Fatalf("connection closed with %d of %d bytes queued", half.Size(), maxQueued)
 	default:
 	}
 	c.send(half)
 	select {
-	case <-c.done:
+	case <-c.ctx.Done():
 	case <-time.After(5 * time.Second):
 		t.Fatalf("connection still open with more than %d bytes queued", maxQueued)
 	}
