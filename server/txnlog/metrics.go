@@ -15,6 +15,7 @@ type Metrics struct {
 	txnsPerFsync      prometheus.Histogram
 	preallocations    prometheus.Counter
 	preallocatedBytes prometheus.Counter
+	zeroFilledBytes   prometheus.Counter
 	writtenBytes      prometheus.Counter
 	writtenRecords    prometheus.Counter
 	files             prometheus.Gauge
@@ -52,6 +53,10 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 			Name: "zkd_txnlog_preallocated_bytes_total",
 			Help: "Bytes by which txn log files were extended ahead of writes.",
 		}),
+		zeroFilledBytes: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "zkd_txnlog_zero_filled_bytes_total",
+			Help: "Bytes of zeros written over preallocated holes ahead of the records, so that commits do not allocate blocks.",
+		}),
 		writtenBytes: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "zkd_txnlog_written_bytes_total",
 			Help: "Bytes of txn records committed to the log (headers and padding excluded).",
@@ -83,7 +88,7 @@ func NewMetrics(reg prometheus.Registerer) (*Metrics, error) {
 	if reg == nil {
 		return m, nil // working but unregistered, like the other packages' metrics
 	}
-	for _, c := range []prometheus.Collector{m.fsyncDuration, m.txnsPerFsync, m.preallocations, m.preallocatedBytes,
+	for _, c := range []prometheus.Collector{m.fsyncDuration, m.txnsPerFsync, m.preallocations, m.preallocatedBytes, m.zeroFilledBytes,
 		m.writtenBytes, m.writtenRecords, m.files, m.rolls, m.slowFsyncs, m.writeErrors} {
 		if err := reg.Register(c); err != nil {
 			return nil, fmt.Errorf("txnlog: registering metrics: %w", err)
@@ -96,6 +101,12 @@ func (m *Metrics) preallocated(n int64) {
 	if m != nil {
 		m.preallocations.Inc()
 		m.preallocatedBytes.Add(float64(n))
+	}
+}
+
+func (m *Metrics) zeroFilled(n int64) {
+	if m != nil {
+		m.zeroFilledBytes.Add(float64(n))
 	}
 }
 

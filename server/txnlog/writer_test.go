@@ -503,3 +503,93 @@ func TestReplacesExistingEmptyFile(t *testing.T) {
 		t.Errorf("Append over a log with records: %v, want ErrExist", err)
 	}
 }
+
+// TestZeroFillAhead checks that with fsync on, Commit leaves the
+// preallocated range after the last record written (no hole) for at
+// least half of zeroFillChunk, so the next Commits do not allocate
+// blocks, and that the file's bytes are exactly those of ZooKeeper's
+// sparse padding.
+func TestZeroFillAhead(t *testing.T) {
+	const pre = 4 << 20
+	for _, tc := range []struct {
+		name      string
+		opts      Options
+		wantZeros bool
+	}{
+		{"fsync on", Options{PreAllocSize: pre, ForceSync: true}, true},
+		{"fsync off: nothing waits on allocation", Options{PreAllocSize: pre}, false},
+		{"preallocation off: every write extends the file", Options{PreAllocSize: -1, ForceSync: true}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			dir, sparseDir := t.TempDir(), t.TempDir()
+			m, err := NewMetrics(prometheus.NewRegistry())
+			if err != nil {
+				t.Fatal(err)
+			}
+			opts := tc.opts
+			opts.Dir, opts.Metrics = dir, m
+			w := openWriter(t, opts)
+			sparse := openWriter(t, Options{Dir: sparseDir, PreAllocSize: tc.opts.PreAllocSize})
+			// 3000 records of ~1 KiB in batches of 30 pass two refills.
+			txns := dataTxns(1, 3000, 1000)
+			for i := 0; i < len(txns); i += 30 {
+				for _, w := range []*Writer{w, sparse} {
+					appendAll(t, w, txns[i:i+30])
+					if err := w.Commit(); err != nil {
+						t.Fatal(err)
+					}
+				}
+				end := w.cur.committedEnd
+				hole := firstHole(t, filepath.Join(dir, "log.1"), end)
+				if tc.wantZeros {
+					if want := min(w.cur.size, end+zeroFillChunk/2) &^ 4095; hole < want {
+						t.Fatalf("after commit %d (end %d): hole at %d, want none before %d", i/30, end, hole, want)
+					}
+				} else if hole > end+4096 {
+					t.Fatalf("after commit %d (end %d): written up to %d, want a hole from the next block on", i/30, end, hole)
+				}
+			}
+			zeroed := testutil.ToFloat64(m.zeroFilledBytes)
+			if tc.wantZeros != (zeroed > 0) {
+				t.Errorf("zkd_txnlog_zero_filled_bytes_total %v, want zeros written: %v", zeroed, tc.wantZeros)
+			}
+			for _, w := range []*Writer{w, sparse} {
+				if err := w.Close(); err != nil {
+					t.Fatal(err)
+				}
+			}
+			got, err := os.ReadFile(filepath.Join(dir, "log.1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := os.ReadFile(filepath.Join(sparseDir, "log.1"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if !bytes.Equal(got, want) {
+				t.Errorf("file of %d bytes differs from the sparse-padded one of %d bytes", len(got), len(want))
+			}
+		})
+	}
+}
+
+// firstHole returns the offset of the first hole at or after off
+// (lseek SEEK_HOLE; the file's end counts as a hole, and lseek fails with
+// ENXIO when off is that end).
+func firstHole(t *testing.T, path string, off int64) int64 {
+	t.Helper()
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	const seekHole = 4 // SEEK_HOLE on Linux
+	hole, err := f.Seek(off, seekHole)
+	if errors.Is(err, syscall.ENXIO) {
+		return off
+	}
+	if err != nil {
+		t.Fatalf("lseek SEEK_HOLE: %v", err)
+	}
+	return hole
+}
