@@ -475,16 +475,27 @@ func (s *Store) Rollback() error { return s.writer.Rollback() }
 func (s *Store) Committed(n int) (due bool, err error) {
 	s.mu.Lock()
 	s.sinceSnapshot += n
-	due = s.sinceSnapshot >= s.threshold && !s.snapshotting
-	if due {
-		s.sinceSnapshot = 0
-		s.newThreshold()
-		s.snapshotting = true
-	}
+	due = s.sinceSnapshot >= s.threshold
 	s.mu.Unlock()
 	if !due {
 		return false, nil
 	}
+	return s.StartSnapshot()
+}
+
+// StartSnapshot starts a snapshot now, out of snapCount's turn, unless one
+// is running (then it reports false). Like Committed reporting one due, it
+// rolls the log and restarts the count towards the next one.
+func (s *Store) StartSnapshot() (bool, error) {
+	s.mu.Lock()
+	if s.snapshotting {
+		s.mu.Unlock()
+		return false, nil
+	}
+	s.sinceSnapshot = 0
+	s.newThreshold()
+	s.snapshotting = true
+	s.mu.Unlock()
 	if err := s.writer.Roll(); err != nil {
 		s.endSnapshot()
 		return false, fmt.Errorf("storage: roll txn log: %w", err)

@@ -265,6 +265,20 @@ func (d *disk) write(entries []zab.Entry) (snapDue bool, err error) {
 	return due, nil
 }
 
+// startSnapshot asks storage for a snapshot out of snapCount's turn; the
+// owner goroutine takes it at its next snapshotIfDue. ioMu keeps the log
+// writer out while the log rolls.
+func (d *disk) startSnapshot() error {
+	d.ioMu.Lock()
+	defer d.ioMu.Unlock()
+	due, err := d.store.StartSnapshot()
+	if err != nil {
+		return fmt.Errorf("peer: %w", err)
+	}
+	d.snapDue = d.snapDue || due
+	return nil
+}
+
 // appended records durable entries in the in-memory view (owner
 // goroutine).
 func (d *disk) appended(entries []zab.Entry, snapDue bool) {

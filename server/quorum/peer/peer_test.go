@@ -19,6 +19,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 	"github.com/rs/zerolog"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/datatree"
 	"github.com/zkd-io/zkd/server/proto"
 	"github.com/zkd-io/zkd/server/quorum/wire"
@@ -320,6 +321,48 @@ func mapsKeys[V any](m map[int64]V) []int64 {
 	return ks
 }
 
+// treeAt rebuilds the tree as of zxid from a data dir whose snapshots are
+// consistent (each holds exactly the txns up to its zxid): the newest
+// snapshot at or below zxid, then the logged txns up to zxid.
+func treeAt(t *testing.T, dataDir string, zxid int64) *datatree.Tree {
+	t.Helper()
+	dir := filepath.Join(dataDir, storage.VersionDir)
+	snaps, err := snapshot.List(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	i := slices.IndexFunc(snaps, func(f snapshot.File) bool { return f.Zxid <= zxid })
+	if i < 0 {
+		t.Fatalf("no snapshot in %s at or below %#x", dir, zxid)
+	}
+	snap, err := snapshot.ReadFile(snaps[i].Path, datatree.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	it, err := txnlog.NewIterator(dir, snaps[i].Zxid+1, txnlog.ReadOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer it.Close()
+	tree := snap.Tree
+	tree.Lock()
+	defer tree.Unlock()
+	for last := snaps[i].Zxid; last < zxid; {
+		e, err := it.Next()
+		if err != nil {
+			t.Fatalf("replaying %s from %#x to %#x: stopped after %#x: %v", dir, snaps[i].Zxid, zxid, last, err)
+		}
+		if e.Hdr.Zxid <= last {
+			continue
+		}
+		if r := tree.ProcessTxn(&e.Hdr, e.Txn); r.Err != proto.ErrOK {
+			t.Fatalf("replaying %s: txn %#x: %s", dir, e.Hdr.Zxid, proto.CodeName(r.Err))
+		}
+		last = e.Hdr.Zxid
+	}
+	return tree
+}
+
 // loggedZxids lists the distinct zxids in a data dir's txn log.
 func loggedZxids(t *testing.T, dir string) []int64 {
 	t.Helper()
@@ -602,6 +645,42 @@ func TestSnapSyncUnderWrites(t *testing.T) {
 	}
 	// Usually the SNAP is fuzzy; how much depends on scheduling.
 	t.Logf("peer 3 replayed %d txns its SNAP already held", c.replayed.Load())
+
+	// Once established, peer 3 snapshots its own tree (resnapshotIfSynced).
+	// It then has written snapshot.0 (empty start), the SNAP as installed,
+	// and that one. Its digest record must hold for the tree as the
+	// leader had it at the record's zxid, which the installed SNAP's record
+	// need not (it describes the fuzzy tree).
+	deadline = time.Now().Add(10 * time.Second)
+	for metricvalue.Of(t, c.run[3].reg, "zkd_snapshot_written_total") < 3 {
+		if time.Now().After(deadline) {
+			t.Fatalf("peer 3 wrote %v snapshots within 10s, want 3 (empty start, SNAP, own after sync)",
+				metricvalue.Of(t, c.run[3].reg, "zkd_snapshot_written_total"))
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	snaps, err := snapshot.List(filepath.Join(c.dirs[3], storage.VersionDir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i, f := range snaps {
+		if f.Zxid == 0 {
+			continue
+		}
+		snap, err := snapshot.ReadFile(f.Path, datatree.Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if snap.Digest == nil {
+			t.Fatalf("%s has no digest record", f.Path)
+		}
+		truth := treeAt(t, c.dirs[l], snap.Digest.Zxid).Digest()
+		if i == 0 && truth != snap.Digest.Digest {
+			t.Errorf("peer 3's newest snapshot %s: digest record %#x at %#x, but the leader's tree there has %#x",
+				f.Path, snap.Digest.Digest, snap.Digest.Zxid, truth)
+		}
+		t.Logf("%s: digest record at %#x matches the leader's tree: %v", filepath.Base(f.Path), snap.Digest.Zxid, truth == snap.Digest.Digest)
+	}
 
 	c.stop(3)
 	c.start(3)

@@ -72,6 +72,9 @@ type role struct {
 	// snapDone reports its end (buffered: at most one is in flight).
 	snapping bool
 	snapDone chan snapResult
+	// resnap (learner) is set when a SNAP was installed: see
+	// resnapshotIfSynced.
+	resnap bool
 }
 
 // snapResult is a background snapshot write's outcome.
@@ -180,6 +183,9 @@ func (r *role) run(ctx context.Context) error {
 			}
 		case res := <-r.snapDone:
 			r.snapshotWritten(res)
+			if err := r.resnapshotIfSynced(); err != nil {
+				return &fatalError{err}
+			}
 			r.snapshotIfDue()
 		case ev := <-r.events:
 			if err := r.onEvent(ev); err != nil {
@@ -449,6 +455,9 @@ func (r *role) handleReady() error {
 			if r.writer == nil {
 				r.writer = startLogWriter(r.d)
 			}
+			if err := r.resnapshotIfSynced(); err != nil {
+				return &fatalError{err}
+			}
 			if r.onEstablished != nil {
 				r.onEstablished(r.node.Status().Epoch)
 			}
@@ -696,6 +705,30 @@ func (r *role) snapshotIfDue() {
 	})
 }
 
+// resnapshotIfSynced takes a learner's snapshot out of snapCount's turn
+// once it is established after installing a SNAP. installSnapshot wrote
+// the leader's database as it came: fuzzy (it may already hold the effects
+// of txns after its zxid), with a digest record of that fuzzy tree at the
+// SNAP's zxid. Replaying the logged txns over it converges, since each txn
+// whose effect it may hold reaches the learner before UPTODATE. But until
+// the replay gets there the tree's digest differs from the logged ones, so
+// a start-up that checks digests (a standalone server, zkd logdump) over
+// that file would report false mismatches. ZooKeeper's learner takes its
+// snapshot at NEWLEADER for this reason. Once established, the tree is
+// consistent at every zxid, and a snapshot taken now supersedes the
+// installed one. If a snapshot is being written, this waits for its end.
+func (r *role) resnapshotIfSynced() error {
+	if !r.resnap || !r.est || r.snapping {
+		return nil
+	}
+	r.resnap = false
+	if err := r.d.startSnapshot(); err != nil {
+		return err
+	}
+	r.snapshotIfDue()
+	return nil
+}
+
 // snapshotWritten records a background snapshot's outcome in the disk
 // view (storage has logged and counted a failure).
 func (r *role) snapshotWritten(res snapResult) {
@@ -746,6 +779,7 @@ func (r *role) installSnapshot(s *zab.SnapshotReq) error {
 	if err := r.d.installSnapshot(s.Zxid, stream); err != nil {
 		return err
 	}
+	r.resnap = true
 	r.st.tree.Lock()
 	r.st.tree.ReplaceContents(snap.Tree)
 	r.st.tree.Unlock()
