@@ -67,7 +67,11 @@ type event struct {
 	// snap is the database a leader streamed after a SNAP packet (learner
 	// connections only).
 	snap *snapshot.Snapshot
-	err  error // the connection ended
+	// snapEncoded (leader connections only) says that the database for
+	// the SNAP queued on c is encoded, or failed to be: see
+	// role.releaseNewLeader.
+	snapEncoded bool
+	err         error // the connection ended
 }
 
 // outPacket is a packet to write. A SNAP packet is followed on the

@@ -307,6 +307,10 @@ type Peer struct {
 	// per hold of the tree's read lock (snapshot.FuzzyChunk; tests make
 	// it small so that writes land inside the walk). Set before Run.
 	snapChunk int
+	// fromLeader, if set, sees every packet a learner takes from its
+	// leader, in order, on the owner goroutine (tests check the wire
+	// order of a sync with it). Set before Run.
+	fromLeader func(wire.Packet)
 
 	mu     sync.Mutex
 	tree   *datatree.Tree

@@ -11,6 +11,7 @@ import (
 	"runtime"
 	"slices"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -51,7 +52,10 @@ type cluster struct {
 	// like), as ZooKeeper's learners do.
 	replayErrors bool
 	replayed     atomic.Int64 // commits with an error result, if replayErrors
+	lastReplayed atomic.Int64 // the highest zxid among them
 	snapChunk    int          // Peer.snapChunk if set
+	// fromLeader is Peer.fromLeader for the peers started next.
+	fromLeader map[int64]func(wire.Packet)
 }
 
 func newCluster(t *testing.T, n int) *cluster {
@@ -94,6 +98,9 @@ func (c *cluster) start(id int64) {
 		lastCommit = e.Hdr.Zxid
 		if r.Err != proto.ErrOK && c.replayErrors {
 			c.replayed.Add(1)
+			for old := c.lastReplayed.Load(); old < e.Hdr.Zxid && !c.lastReplayed.CompareAndSwap(old, e.Hdr.Zxid); {
+				old = c.lastReplayed.Load()
+			}
 		} else if r.Zxid != e.Hdr.Zxid || r.Err != proto.ErrOK {
 			c.t.Errorf("peer %d: txn %#x applied as %+v", id, e.Hdr.Zxid, r)
 		}
@@ -110,6 +117,7 @@ func (c *cluster) start(id int64) {
 	if c.snapChunk > 0 {
 		p.snapChunk = c.snapChunk
 	}
+	p.fromLeader = c.fromLeader[id]
 	ctx, cancel := context.WithCancel(context.Background())
 	r := &running{p: p, reg: reg, cancel: cancel, done: make(chan error, 1)}
 	go func() { r.done <- p.Run(ctx) }()
@@ -580,7 +588,7 @@ func TestSnapSyncUnderWrites(t *testing.T) {
 	trees := map[int64]*datatree.Tree{1: c.run[1].p.Tree(), 2: c.run[2].p.Tree()}
 	c.stop(1)
 	c.stop(2)
-	const big = 5_000
+	const big = 20_000
 	for id, tree := range trees {
 		tree.Lock()
 		zxid := last
@@ -622,7 +630,27 @@ func TestSnapSyncUnderWrites(t *testing.T) {
 			}
 		}
 	}()
+	// Peer 3's view of the sync on the wire: the highest COMMIT between
+	// the SNAP and NEWLEADER.
+	var seen struct {
+		sync.Mutex
+		snap, newLeader bool
+		lastCommit      int64
+	}
+	c.fromLeader = map[int64]func(wire.Packet){3: func(p wire.Packet) {
+		seen.Lock()
+		defer seen.Unlock()
+		switch {
+		case p.Type == wire.TypeSnap:
+			seen.snap = true
+		case p.Type == wire.TypeCommit && seen.snap && !seen.newLeader:
+			seen.lastCommit = max(seen.lastCommit, p.Zxid)
+		case p.Type == wire.TypeNewLeader && seen.snap:
+			seen.newLeader = true
+		}
+	}}
 	c.start(3)
+	c.fromLeader = nil
 	deadline := time.Now().Add(20 * time.Second)
 	for c.syncCount(3, "snap") < 1 {
 		if time.Now().After(deadline) {
@@ -644,7 +672,21 @@ func TestSnapSyncUnderWrites(t *testing.T) {
 		t.Errorf("leader counted %v SNAP encodes, want at least 1", got)
 	}
 	// Usually the SNAP is fuzzy; how much depends on scheduling.
-	t.Logf("peer 3 replayed %d txns its SNAP already held", c.replayed.Load())
+	t.Logf("peer 3 replayed %d txns its SNAP already held, the last %#x", c.replayed.Load(), c.lastReplayed.Load())
+	// Every txn the SNAP already held had its COMMIT before NEWLEADER, as
+	// with ZooKeeper's leader, whose learner applies those COMMITs to the
+	// SNAP's tree and snapshots it at NEWLEADER (releaseNewLeader).
+	seen.Lock()
+	if !seen.newLeader {
+		t.Errorf("peer 3 saw no SNAP followed by NEWLEADER")
+	}
+	if c.replayed.Load() == 0 {
+		t.Logf("the SNAP held no later txn this time: the order of COMMITs and NEWLEADER is not tested")
+	}
+	if held := c.lastReplayed.Load(); held > seen.lastCommit {
+		t.Errorf("the SNAP held txn %#x, whose COMMIT came after NEWLEADER (last COMMIT before it %#x)", held, seen.lastCommit)
+	}
+	seen.Unlock()
 
 	// Once established, peer 3 snapshots its own tree (resnapshotIfSynced).
 	// It then has written snapshot.0 (empty start), the SNAP as installed,

@@ -75,6 +75,11 @@ type role struct {
 	// resnap (learner) is set when a SNAP was installed: see
 	// resnapshotIfSynced.
 	resnap bool
+	// heldNewLeader (leader) has an entry for each learner connection
+	// whose SNAP database is being encoded: the NEWLEADER the core sent
+	// it, held back until the encoding ends (nil until the core sends
+	// it). See releaseNewLeader.
+	heldNewLeader map[*conn]*wire.Packet
 }
 
 // snapResult is a background snapshot write's outcome.
@@ -99,6 +104,7 @@ func (r *role) run(ctx context.Context) error {
 	r.revalidations = map[int64][]*revalidation{}
 	r.lagGauges = map[int64]prometheus.Gauge{}
 	r.lagging = map[int64]bool{}
+	r.heldNewLeader = map[*conn]*wire.Packet{}
 	r.started = time.Now()
 	var ln net.Listener
 	defer func() {
@@ -287,6 +293,10 @@ func (r *role) dialLeader(ctx context.Context) (*conn, error) {
 
 func (r *role) onEvent(ev event) error {
 	c := ev.c
+	if ev.snapEncoded {
+		r.releaseNewLeader(c)
+		return nil
+	}
 	if ev.err != nil {
 		r.mu.Lock()
 		delete(r.all, c)
@@ -324,6 +334,9 @@ func (r *role) onEvent(ev event) error {
 		delete(r.acked, li.SID)
 	} else if r.conns[c.id] != c {
 		return nil // a replaced connection's leftovers
+	}
+	if c.toLeader && r.p.fromLeader != nil {
+		r.p.fromLeader(pkt)
 	}
 	if pkt.Type == wire.TypeRevalidate {
 		if r.leader == r.self() {
@@ -844,6 +857,7 @@ func (r *role) send(m zab.Message) error {
 			return fmt.Errorf("peer: SNAP at %s but the tree is at %s", hex(m.Snapshot.Zxid), hex(r.st.applied))
 		}
 		pending = r.encodeSnap(c, m.To, m.Snapshot.Zxid)
+		r.heldNewLeader[c] = nil
 	}
 	if m.Type == zab.MsgPing && r.leader != r.self() && r.p.cfg.PingData != nil {
 		m.Data = r.p.cfg.PingData()
@@ -858,12 +872,36 @@ func (r *role) send(m zab.Message) error {
 		r.proposals.add(len(pkt.Data))
 		r.p.metrics.proposalSize.Observe(float64(len(pkt.Data)))
 	}
+	if _, encoding := r.heldNewLeader[c]; encoding && m.Type == zab.MsgNewLeader {
+		r.heldNewLeader[c] = &pkt
+		return nil
+	}
 	if pending != nil {
 		c.sendPending(pkt, pending)
 	} else {
 		c.send(pkt)
 	}
 	return nil
+}
+
+// releaseNewLeader queues the NEWLEADER held back for learner connection
+// c now that the database for its SNAP is encoded. The core sends
+// NEWLEADER right after the SNAP, but the encoding is fuzzy: broadcast
+// goes on meanwhile, and the database may hold txns committed after the
+// SNAP's zxid. Queued now, NEWLEADER follows the COMMIT of every such txn:
+// this goroutine applies a txn and queues its COMMITs in one step, and
+// the encoding ended before this event. That is ZooKeeper's order
+// (LearnerHandler queues NEWLEADER once serializeSnapshot returns), on
+// which its learner relies: it applies the COMMITs it receives before
+// NEWLEADER to the SNAP's tree and then snapshots that tree as consistent
+// at its last zxid.
+func (r *role) releaseNewLeader(c *conn) {
+	pkt, ok := r.heldNewLeader[c]
+	delete(r.heldNewLeader, c)
+	if !ok || pkt == nil || c.ctx.Err() != nil {
+		return // the learner went away, or the core has not sent it yet
+	}
+	c.send(*pkt)
 }
 
 // encodeSnap encodes the database for learner to's SNAP at zxid, the zxid
@@ -873,8 +911,10 @@ func (r *role) send(m zab.Message) error {
 // would miss syncLimit while one learner syncs). The walk is fuzzy
 // (snapshot.EncodeFuzzySyncStream): nodes may hold txns after zxid, which
 // the learner replays over them from the PROPOSALs and COMMITs the core
-// queues after the SNAP. The sessions are taken here, at zxid. The
-// encoding stops if c closes first.
+// queues after the SNAP; NEWLEADER waits for the end of the encoding
+// (releaseNewLeader), so that the COMMITs of all such txns precede it.
+// The sessions are taken here, at zxid. The encoding stops if c closes
+// first.
 func (r *role) encodeSnap(c *conn, to, zxid int64) <-chan encoded {
 	tree, sessions := r.st.tree, r.sessionList()
 	done := make(chan encoded, 1)
@@ -896,6 +936,10 @@ func (r *role) encodeSnap(c *conn, to, zxid int64) <-chan encoded {
 				Msg("cannot encode the database for a learner's SNAP; closing its connection")
 		}
 		done <- encoded{stream: stream, err: err}
+		select {
+		case r.events <- event{c: c, snapEncoded: true}:
+		case <-r.stop:
+		}
 	})
 	return done
 }

@@ -170,7 +170,11 @@ func (n *Node) sendUpToDate(h *handler) {
 
 // syncLearner sends a learner what it needs to share the leader's
 // committed history, then the outstanding proposals, then NEWLEADER
-// (LearnerHandler.syncFollower + startForwarding).
+// (LearnerHandler.syncFollower + startForwarding). After a SNAP, whose
+// database the edge encodes while broadcast goes on, the edge holds
+// NEWLEADER back until the encoding ends, behind the PROPOSALs and
+// COMMITs sent meanwhile, as LearnerHandler does; a learner takes them in
+// either order.
 func (n *Node) syncLearner(h *handler) {
 	plan, err := n.planFor(h.peerLast)
 	if err != nil {
