@@ -218,3 +218,36 @@ func TestDiskCompletesFuzzySnapshot(t *testing.T) {
 	}
 	checkView(t, d2, 0x100000001, 0x100000005, 0x100000002, zxids(entries))
 }
+
+// TestCloseWriterFailsOnWriteError: a write that fails while a role's end
+// closes the log writer must come back as an error, which run makes fatal
+// (a learner's tree already holds those txns), and the disk view, which
+// the next role starts from, must not count what was not written.
+func TestCloseWriterFailsOnWriteError(t *testing.T) {
+	dir := t.TempDir()
+	d, _ := openTestDisk(t, dir)
+	r := &role{d: d, writer: startLogWriter(d)}
+	r.writer.enqueue([]zab.Entry{entry(1)})
+	// A record above the log's limit: Append refuses it, as it would a
+	// full disk.
+	tooBig := entry(2)
+	tooBig.Txn = &proto.CreateTxn{Path: "/big", Data: make([]byte, 3*1024*1024), ACL: proto.OpenACLUnsafe, ParentCVersion: -1, Op: int32(proto.OpCreate)}
+	r.writer.enqueue([]zab.Entry{tooBig})
+	err := r.closeWriter()
+	if err == nil {
+		t.Fatal("closeWriter after a failed write: no error")
+	}
+	if d.last >= 2 {
+		t.Errorf("disk view counts txn %#x, which was not written (%v)", d.last, err)
+	}
+	// Whether txn 1 shared the failed write depends on timing; what the
+	// view counts must be what the log holds.
+	logged := d.last
+	if err := d.close(); err != nil {
+		t.Fatal(err)
+	}
+	d2, _ := openTestDisk(t, dir)
+	if d2.last != logged {
+		t.Errorf("log holds up to %#x after reopening, the view counted %#x", d2.last, logged)
+	}
+}

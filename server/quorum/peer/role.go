@@ -90,7 +90,7 @@ type snapResult struct {
 
 func (r *role) self() int64 { return r.p.cfg.ID }
 
-func (r *role) run(ctx context.Context) error {
+func (r *role) run(ctx context.Context) (runErr error) {
 	p := r.p
 	r.events = make(chan event, 1024)
 	r.snapDone = make(chan snapResult, 1)
@@ -108,13 +108,9 @@ func (r *role) run(ctx context.Context) error {
 	r.started = time.Now()
 	var ln net.Listener
 	defer func() {
-		if r.writer != nil {
-			// What the writer made durable must be in the disk view the
-			// next role starts from.
-			for _, wd := range r.writer.close() {
-				if wd.err == nil {
-					r.d.appended(wd.entries, wd.snapDue)
-				}
+		if err := r.closeWriter(); err != nil {
+			if fatal := (*fatalError)(nil); !errors.As(runErr, &fatal) {
+				runErr = &fatalError{err}
 			}
 		}
 		close(r.stop)
@@ -569,6 +565,26 @@ func (r *role) drainWrites() error {
 		}
 	}
 	return nil
+}
+
+// closeWriter stops the log writer once it has written what it holds,
+// and records in the disk view what became durable, which the next role
+// starts from. A write that fails here is as fatal as one in broadcast
+// (advanceWritten): a learner applies COMMITs while their txns are still
+// queued for the writer (writeAsync), so its tree would be ahead of its
+// log; the next role's core refuses that (zab.New steps down), and the
+// peer would go round election and refusal until stopped.
+func (r *role) closeWriter() error {
+	if r.writer == nil {
+		return nil
+	}
+	var failed error
+	for _, wd := range r.writer.close() {
+		if failed = cmp.Or(failed, wd.err); failed == nil {
+			r.d.appended(wd.entries, wd.snapDue)
+		}
+	}
+	return failed
 }
 
 // advanceWritten records what the writer made durable in the disk view
