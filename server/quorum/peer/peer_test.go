@@ -864,3 +864,31 @@ func TestAutopurge(t *testing.T) {
 		t.Fatalf("recovered after purges:\n%s\nwant\n%s", got, want)
 	}
 }
+
+// TestFollowerRestartKeepsLeader: a follower that restarts within an
+// epoch comes back with that epoch as its currentEpoch and a log of its
+// txns, newer than the leader's state when the epoch began. The leader
+// must sync it again, not take it for a follower ahead of it and step
+// down (which cost an election per follower restart).
+func TestFollowerRestartKeepsLeader(t *testing.T) {
+	checkNoLeaks(t)
+	c := newCluster(t, 3)
+	for id := int64(1); id <= 3; id++ {
+		c.start(id)
+	}
+	l := c.waitLeader(15 * time.Second)
+	f := l%3 + 1
+	c.waitApplied(c.propose(l, "a", 10), 10*time.Second)
+	c.stop(f)
+	c.start(f)
+	if got := c.waitLeader(15 * time.Second); got != l {
+		t.Fatalf("leader %d after follower %d restarted, want %d", got, f, l)
+	}
+	c.waitApplied(c.propose(l, "b", 10), 10*time.Second)
+	for _, reason := range []string{"quorum_lost", "not_established", "unsafe", "other"} {
+		if n := metricvalue.OfSeries(t, c.run[l].reg, "zkd_quorum_role_ends_total", "reason", reason); n != 0 {
+			t.Errorf("leader %d ended its role %v times (%s) while follower %d restarted", l, n, reason, f)
+		}
+	}
+	c.sameTrees()
+}

@@ -34,7 +34,13 @@ func (n *Node) leaderStep(m Message) error {
 			return nil // duplicate or stale
 		}
 		h.peerLast, h.peerEpoch = m.Zxid, m.Epoch
-		if h.peerEpoch > n.startEpoch || (h.peerEpoch == n.startEpoch && h.peerLast > n.startLast) {
+		// Only during discovery can a learner be ahead: the new epoch's
+		// initial history is the leader's, chosen against a quorum's
+		// (currentEpoch, lastZxid). Later, a learner that was synced in
+		// this epoch and reconnects has a newer currentEpoch and last zxid
+		// than the leader had at New, and is simply synced again
+		// (ZooKeeper's waitForEpochAck returns once electionFinished).
+		if n.phase == Discovery && (h.peerEpoch > n.startEpoch || (h.peerEpoch == n.startEpoch && h.peerLast > n.startLast)) {
 			n.stepDown(fmt.Errorf("zab: follower %d is ahead of the leader: its (currentEpoch, lastZxid) is (%d, %#x), ours (%d, %#x)",
 				m.From, h.peerEpoch, h.peerLast, n.startEpoch, n.startLast))
 			return nil
@@ -176,7 +182,19 @@ func (n *Node) sendUpToDate(h *handler) {
 // COMMITs sent meanwhile, as LearnerHandler does; a learner takes them in
 // either order.
 func (n *Node) syncLearner(h *handler) {
-	plan, err := n.planFor(h.peerLast)
+	var plan syncPlan
+	var err error
+	if !h.observer && epochOf(h.peerLast) == n.epoch && h.peerLast > n.applied && h.peerLast <= n.lastLogged {
+		// A follower of this epoch reconnects having logged some of the
+		// outstanding proposals. Its log is a prefix of ours (only this
+		// leader proposes in this epoch, in order), so it needs only the
+		// proposals after its last, which follow below. Planning from the
+		// committed history would TRUNC what it logged and send it again,
+		// while those txns may commit.
+		plan = syncPlan{Kind: SyncDiff, Zxid: n.applied}
+	} else {
+		plan, err = n.planFor(h.peerLast)
+	}
 	if err != nil {
 		n.stepDown(fmt.Errorf("zab: planning sync of learner %d: %w", h.id, err))
 		return

@@ -292,6 +292,58 @@ func TestLeaderPhases(t *testing.T) {
 	}
 	n.Advance(rd)
 
+	// Follower 2 reconnects, as after a restart: it was synced in this
+	// epoch, so its currentEpoch (4) and last zxid are newer than the
+	// leader's were at New. That is not "ahead": once discovery is over the
+	// check does not apply (ZooKeeper's waitForEpochAck returns at once
+	// when electionFinished). The leader syncs it again.
+	step(Message{Type: MsgFollowerInfo, From: 2, Zxid: makeZxid(4, 0)})
+	rd = n.Ready()
+	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgLeaderInfo}) {
+		t.Fatalf("messages after a reconnect = %v, want LEADERINFO", got)
+	}
+	n.Advance(rd)
+	step(Message{Type: MsgAckEpoch, From: 2, Zxid: z, Epoch: 4})
+	rd = n.Ready()
+	if rd.StepDown != nil {
+		t.Fatalf("leader stepped down when a follower of its epoch reconnected: %v", rd.StepDown)
+	}
+	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgDiff, MsgNewLeader}) {
+		t.Fatalf("resync = %v, want an empty DIFF and NEWLEADER", got)
+	}
+	n.Advance(rd)
+	step(Message{Type: MsgAck, From: 2, Zxid: makeZxid(4, 0)})
+	rd = n.Ready()
+	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgUpToDate}) {
+		t.Fatalf("messages = %v, want UPTODATE", got)
+	}
+	n.Advance(rd)
+
+	// It reconnects again having logged a proposal that is not committed
+	// yet: its log is a prefix of the leader's, so it gets a DIFF and the
+	// outstanding proposals (the one it has is a duplicate it skips), not
+	// a TRUNC of what it logged.
+	z2, err := n.Propose(proto.TxnHeader{Cxid: 8}, &proto.SetDataTxn{Path: "/a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Advance(n.Ready())
+	step(Message{Type: MsgFollowerInfo, From: 2, Zxid: makeZxid(4, 0)})
+	n.Advance(n.Ready())
+	step(Message{Type: MsgAckEpoch, From: 2, Zxid: z2, Epoch: 4})
+	rd = n.Ready()
+	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgDiff, MsgProposal, MsgNewLeader}) || rd.Messages[0].Zxid != z {
+		t.Fatalf("resync with an outstanding proposal = %v (DIFF %#x), want DIFF %#x, PROPOSAL, NEWLEADER", got, rd.Messages[0].Zxid, z)
+	}
+	n.Advance(rd)
+	step(Message{Type: MsgAck, From: 2, Zxid: makeZxid(4, 0)})
+	step(Message{Type: MsgAck, From: 2, Zxid: z2})
+	rd = n.Ready()
+	if got := zxids(rd.Commit); !equalInt64(got, []int64{z2}) {
+		t.Fatalf("Commit after the resynced follower's ack = %x, want %x", got, z2)
+	}
+	n.Advance(rd)
+
 	// Follower 2 goes silent: the leader keeps pinging, then drops it and
 	// steps down for lack of a quorum.
 	var stepDown error
