@@ -184,14 +184,17 @@ func (n *Node) sendUpToDate(h *handler) {
 func (n *Node) syncLearner(h *handler) {
 	var plan syncPlan
 	var err error
+	has := int64(0) // outstanding proposals up to has are not sent again
 	if !h.observer && epochOf(h.peerLast) == n.epoch && h.peerLast > n.applied && h.peerLast <= n.lastLogged {
 		// A follower of this epoch reconnects having logged some of the
 		// outstanding proposals. Its log is a prefix of ours (only this
 		// leader proposes in this epoch, in order), so it needs only the
-		// proposals after its last, which follow below. Planning from the
-		// committed history would TRUNC what it logged and send it again,
-		// while those txns may commit.
+		// proposals after its last, which follow below (an Apache learner
+		// would log a proposal it has twice: Leader.startForwarding skips
+		// them too). Planning from the committed history would TRUNC what
+		// it logged and send it again, while those txns may commit.
 		plan = syncPlan{Kind: SyncDiff, Zxid: n.applied}
+		has = h.peerLast
 	} else {
 		plan, err = n.planFor(h.peerLast)
 	}
@@ -223,8 +226,9 @@ func (n *Node) syncLearner(h *handler) {
 	}
 	if !h.observer {
 		for _, p := range n.outstanding {
-			e := p.e
-			n.send(Message{Type: MsgProposal, To: h.id, Zxid: e.Zxid(), Entry: &e})
+			if e := p.e; e.Zxid() > has {
+				n.send(Message{Type: MsgProposal, To: h.id, Zxid: e.Zxid(), Entry: &e})
+			}
 		}
 	}
 	n.send(Message{Type: MsgNewLeader, To: h.id, Zxid: makeZxid(n.epoch, 0)})

@@ -321,9 +321,12 @@ func TestLeaderPhases(t *testing.T) {
 
 	// It reconnects again having logged a proposal that is not committed
 	// yet: its log is a prefix of the leader's, so it gets a DIFF and the
-	// outstanding proposals (the one it has is a duplicate it skips), not
-	// a TRUNC of what it logged.
+	// outstanding proposals after that one, not a TRUNC of what it logged.
 	z2, err := n.Propose(proto.TxnHeader{Cxid: 8}, &proto.SetDataTxn{Path: "/a"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	z3, err := n.Propose(proto.TxnHeader{Cxid: 9}, &proto.SetDataTxn{Path: "/a"})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -332,15 +335,16 @@ func TestLeaderPhases(t *testing.T) {
 	n.Advance(n.Ready())
 	step(Message{Type: MsgAckEpoch, From: 2, Zxid: z2, Epoch: 4})
 	rd = n.Ready()
-	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgDiff, MsgProposal, MsgNewLeader}) || rd.Messages[0].Zxid != z {
-		t.Fatalf("resync with an outstanding proposal = %v (DIFF %#x), want DIFF %#x, PROPOSAL, NEWLEADER", got, rd.Messages[0].Zxid, z)
+	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgDiff, MsgProposal, MsgNewLeader}) ||
+		rd.Messages[0].Zxid != z || rd.Messages[1].Zxid != z3 {
+		t.Fatalf("resync with outstanding proposals = %v, want DIFF %#x, PROPOSAL %#x, NEWLEADER", rd.Messages, z, z3)
 	}
 	n.Advance(rd)
 	step(Message{Type: MsgAck, From: 2, Zxid: makeZxid(4, 0)})
-	step(Message{Type: MsgAck, From: 2, Zxid: z2})
+	step(Message{Type: MsgAck, From: 2, Zxid: z3})
 	rd = n.Ready()
-	if got := zxids(rd.Commit); !equalInt64(got, []int64{z2}) {
-		t.Fatalf("Commit after the resynced follower's ack = %x, want %x", got, z2)
+	if got := zxids(rd.Commit); !equalInt64(got, []int64{z2, z3}) {
+		t.Fatalf("Commit after the resynced follower's ack = %x, want %x %x", got, z2, z3)
 	}
 	n.Advance(rd)
 
