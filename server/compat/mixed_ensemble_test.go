@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,8 +22,10 @@ import (
 	"github.com/rs/zerolog"
 
 	"github.com/zkd-io/zkd/metrics/metricvalue"
+	"github.com/zkd-io/zkd/server/datatree"
 	"github.com/zkd-io/zkd/server/proto"
 	"github.com/zkd-io/zkd/server/quorum/wire"
+	"github.com/zkd-io/zkd/server/storage"
 	"github.com/zkd-io/zkd/server/testpeer"
 	"github.com/zkd-io/zkd/server/txnlog"
 	"github.com/zkd-io/zkd/server/zkservertest"
@@ -33,11 +36,12 @@ const mixedTick = 500 * time.Millisecond
 
 // mixedMember is one member of a mixed zkd / Apache ZooKeeper ensemble.
 type mixedMember struct {
-	id      int64
-	apache  bool
-	host    string
-	addr    string // client address
-	dataDir string
+	id       int64
+	apache   bool
+	observer bool // a non-voting member (see observe)
+	host     string
+	addr     string // client address
+	dataDir  string
 
 	// Apache: the process once it served, and its log file (kept when
 	// start-up failed).
@@ -52,7 +56,7 @@ type mixedMember struct {
 	zkd *zkservertest.Member // nil unless a zkd member runs
 }
 
-// mixedEnsemble is a 3-member ensemble whose members are each either an
+// mixedEnsemble is an ensemble whose members are each either an
 // Apache ZooKeeper 3.8 process or an in-process zkd (peer.Peer plus
 // zkserver.Server), sharing one quorum config.
 type mixedEnsemble struct {
@@ -101,6 +105,18 @@ func newMixedEnsemble(t *testing.T, apache []bool, snapCount int) *mixedEnsemble
 	return e
 }
 
+// observe makes members ids observers, before they first start: their
+// server lines end in ":observer", and an Apache one also gets
+// peerType=observer, as ZooKeeper's configuration asks.
+func (e *mixedEnsemble) observe(ids ...int64) {
+	for _, id := range ids {
+		e.members[id].observer = true
+		i := slices.IndexFunc(e.qc.Servers, func(s wire.QuorumServer) bool { return s.ID == id })
+		e.qc.Servers[i].Type = wire.Observer
+		e.extra["server."+strconv.FormatInt(id, 10)] += ":observer"
+	}
+}
+
 // start starts the given members concurrently (an Apache member serves
 // only once a quorum formed, and StartApacheZK waits for that) and
 // returns once each zkd member runs and each Apache member served or gave
@@ -126,6 +142,11 @@ func (e *mixedEnsemble) start(apacheWait time.Duration, ids ...int64) {
 func (e *mixedEnsemble) startApache(m *mixedMember, rec *recordingTB, wait time.Duration) {
 	_, port, _ := net.SplitHostPort(m.addr)
 	client, _ := strconv.Atoi(port)
+	extra := e.extra
+	if m.observer {
+		extra = maps.Clone(e.extra)
+		extra["peerType"] = "observer"
+	}
 	finished := make(chan struct{})
 	go func() {
 		defer close(finished)
@@ -135,7 +156,7 @@ func (e *mixedEnsemble) startApache(m *mixedMember, rec *recordingTB, wait time.
 			ClientPort:         client,
 			TickTime:           mixedTick,
 			DisableAdminServer: true,
-			ExtraConfig:        e.extra,
+			ExtraConfig:        extra,
 			StartTimeout:       wait,
 		})
 	}()
@@ -655,13 +676,13 @@ func (e *mixedEnsemble) requireLog(id int64, d time.Duration, re string) string 
 	}
 }
 
-// TestMixedEnsembleWithApacheZooKeeper runs 3-member ensembles that mix
-// in-process zkd members with Apache ZooKeeper 3.8 processes, on fresh data
-// directories, and records how far they interoperate: election, the
-// learner channel's sync modes (DIFF works both ways; SNAP does not, in
-// either direction), broadcast, forwarded writes, sessions and ephemerals,
-// session moves (REVALIDATE), leader failover and replacing an Apache
-// ensemble by zkd one member at a time. What does not work is asserted as
+// TestMixedEnsembleWithApacheZooKeeper runs 3- and 5-member ensembles that
+// mix in-process zkd members with Apache ZooKeeper 3.8 processes, on fresh
+// data directories, and records how far they interoperate: election, the
+// learner channel's sync modes (DIFF and SNAP, both ways), broadcast, forwarded writes, sessions and ephemerals,
+// session moves (REVALIDATE), leader failover, observers of either kind
+// under a leader of either kind, and replacing an Apache ensemble by zkd
+// one member at a time. What does not work is asserted as
 // its current failure, so the test fails when that changes.
 func TestMixedEnsembleWithApacheZooKeeper(t *testing.T) {
 	if testing.Short() {
@@ -673,16 +694,24 @@ func TestMixedEnsembleWithApacheZooKeeper(t *testing.T) {
 		name      string
 		apache    []bool // member i+1 is Apache ZooKeeper
 		snapCount int
+		observers []int64 // members that observe
 		run       func(t *testing.T, e *mixedEnsemble)
 	}{
-		{"apache 1,2 + zkd 3: zkd leads Apache followers", []bool{true, true, false}, 100000, zkdLeadsApache},
-		{"zkd 1,2 + apache 3: Apache leads zkd followers", []bool{false, false, true}, 100000, apacheLeadsZkd},
-		{"apache 1,2 with data + fresh zkd 3: SNAP from Apache", []bool{true, true, false}, 100000, zkdJoinsApacheBySnap},
-		{"zkd 1,2 restored from a snapshot + fresh apache 3: SNAP from zkd", []bool{false, false, true}, 10, apacheJoinsZkdBySnap},
-		{"apache 1,2,3 replaced one by one by zkd on their data dirs", []bool{true, true, true}, 100000, rollingReplacement},
+		{"apache 1,2 + zkd 3: zkd leads Apache followers", []bool{true, true, false}, 100000, nil, zkdLeadsApache},
+		{"zkd 1,2 + apache 3: Apache leads zkd followers", []bool{false, false, true}, 100000, nil, apacheLeadsZkd},
+		{"apache 1,2 with data + fresh zkd 3: SNAP from Apache", []bool{true, true, false}, 100000, nil, zkdJoinsApacheBySnap},
+		{"zkd 1,2 restored from a snapshot + fresh apache 3: SNAP from zkd", []bool{false, false, true}, 10, nil, apacheJoinsZkdBySnap},
+		{"apache 1,2,3 replaced one by one by zkd on their data dirs", []bool{true, true, true}, 100000, nil, rollingReplacement},
+		{"zkd 3 with an uncommitted txn + apache 1,2: TRUNC from Apache", []bool{true, true, false}, 100000, nil, truncAcrossKinds(false)},
+		{"apache 3 with an uncommitted txn + zkd 1,2: TRUNC from zkd", []bool{false, false, true}, 100000, nil, truncAcrossKinds(false)},
+		{"zkd 3 with an uncommitted txn + apache 1,2 in a new epoch: SNAP from Apache", []bool{true, true, false}, 100000, nil, truncAcrossKinds(true)},
+		{"apache 3 with an uncommitted txn + zkd 1,2 in a new epoch: TRUNC from zkd", []bool{false, false, true}, 100000, nil, truncAcrossKinds(true)},
+		{"zkd 3 leads apache 1,2; observers zkd 4, apache 5", []bool{true, true, false, false, true}, 100000, []int64{4, 5}, observersOfBothKinds},
+		{"apache 3 leads zkd 1,2; observers zkd 4, apache 5", []bool{false, false, true, false, true}, 100000, []int64{4, 5}, observersOfBothKinds},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newMixedEnsemble(t, tc.apache, tc.snapCount)
+			e.observe(tc.observers...)
 			// Deferred, so that it also runs after a Fatal. ZKD_MIXED_LOGS=1
 			// logs every member's whole log.
 			defer func() {
@@ -761,6 +790,138 @@ func zkdLeadsApache(t *testing.T, e *mixedEnsemble) {
 		}
 	}
 	e.requireRevalidated(3)
+}
+
+// truncAcrossKinds: member 3, the leader of epoch 1, stops with a txn in
+// its log that no other member has, as when a leader dies after logging a
+// proposal that no follower got; 1 and 2, of the other kind, elect one
+// of them for epoch 2 without it. When 3 comes back, the new leader must cut the txn
+// from 3's log, and it must be gone from 3's tree.
+//
+// If 3 rejoins before epoch 2 commits anything, its last zxid is beyond
+// the leader's history, and leaders of both kinds send TRUNC. With
+// epochNewer, epoch 2 first commits writes, so the leader's history goes
+// on after the point 3 must truncate to, in a newer epoch: zkd's leader
+// sends TRUNC and then the DIFF, while Apache's refuses a TRUNC across an
+// epoch boundary and sends a SNAP (LearnerHandler: "Cannot send TRUNC to
+// peer ... peer zxid is from different epoch").
+func truncAcrossKinds(epochNewer bool) func(t *testing.T, e *mixedEnsemble) {
+	return func(t *testing.T, e *mixedEnsemble) {
+		if e.members[3].apache {
+			e.startApacheFirst(30*time.Second, []int64{3}, 1)
+		} else {
+			e.start(30*time.Second, 1, 3)
+		}
+		e.requireModes(10*time.Second, map[int64]string{1: "follower", 3: "leader"})
+		e.start(30*time.Second, 2)
+		e.requireModes(10*time.Second, map[int64]string{1: "follower", 2: "follower", 3: "leader"})
+		e.requireWrites("epoch1", 1, 2, 3)
+		e.stop(3)
+		phantom := e.logPhantom(3, "/phantom")
+
+		// Usually 2 leads epoch 2; 1 does when it got the last txn of
+		// epoch 1 (a session's close) and 2 did not.
+		l := e.requireServing(20*time.Second, 1, 2)
+		if epochNewer {
+			e.requireWrites("epoch2", 1, 2)
+		}
+		e.start(30*time.Second, 3)
+		e.requireServing(20*time.Second, 1, 2, 3)
+		switch {
+		case e.members[3].apache:
+			e.requireLog(3, time.Second, `Truncating log to get in sync with the leader 0x`)
+		case epochNewer:
+			e.requireLog(l, time.Second, `Cannot send TRUNC to peer sid: 3 peer zxid is from different epoch`)
+			e.requireSyncs(3, "snap")
+		default:
+			e.requireSyncs(3, "trunc")
+		}
+		if res := e.readBack(3, "/phantom", "phantom"); !strings.Contains(res, "node does not exist") {
+			t.Errorf("uncommitted txn %#x (/phantom) on %s after its sync: %s; want it gone", phantom, e.members[3].name(), res)
+		}
+		if epochNewer {
+			e.requireRead(3, "/epoch2-via-1", "epoch2")
+		}
+		e.requireWrites("after-sync", 1, 2, 3)
+	}
+}
+
+// requireSyncs checks that zkd member id was synced once, by kind.
+func (e *mixedEnsemble) requireSyncs(id int64, kind string) {
+	e.t.Helper()
+	m := e.members[id]
+	for _, k := range []string{"diff", "trunc", "snap"} {
+		want := 0.0
+		if k == kind {
+			want = 1
+		}
+		if n := metricvalue.OfSeries(e.t, m.zkd.Registry, "zkd_quorum_sync_total", "type", k); n != want {
+			e.t.Errorf("%s counted %v %s syncs, want %v", m.name(), n, k, want)
+		}
+	}
+}
+
+// logPhantom appends to stopped member id's txn log a create of path in
+// the epoch of its last txn, one zxid after it (as the files of both kinds
+// have one format), and returns its zxid.
+func (e *mixedEnsemble) logPhantom(id int64, path string) int64 {
+	e.t.Helper()
+	st, err := storage.Open(storage.Options{DataDir: e.members[id].dataDir})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	rs, err := st.Restore(datatree.Options{})
+	if err != nil {
+		e.t.Fatal(err)
+	}
+	hdr := proto.TxnHeader{ClientID: 0x100, Cxid: 1, Zxid: rs.LastZxid + 1, Time: time.Now().UnixMilli(), Type: int32(proto.OpCreate)}
+	if err := st.Append(&hdr, &proto.CreateTxn{Path: path, Data: []byte(path[1:]), ACL: proto.OpenACLUnsafe, ParentCVersion: -1, Op: int32(proto.OpCreate)}, nil); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := st.Commit(); err != nil {
+		e.t.Fatal(err)
+	}
+	if err := st.Close(); err != nil {
+		e.t.Fatal(err)
+	}
+	return hdr.Zxid
+}
+
+// observersOfBothKinds: participants 1-3, where 3 (the larger sid, with
+// 1 in the first quorum) leads, are observed by zkd 4 and Apache 5, so
+// that each kind of leader has an observer of either kind. Observers
+// sync with the leader (DIFF), take committed txns as INFORM, serve
+// reads, forward writes, syncs and sessions to the leader, and after a
+// restart catch up on what they missed.
+func observersOfBothKinds(t *testing.T, e *mixedEnsemble) {
+	if e.members[3].apache {
+		e.startApacheFirst(30*time.Second, []int64{3}, 1)
+	} else {
+		e.start(30*time.Second, 1, 3)
+	}
+	e.requireModes(10*time.Second, map[int64]string{1: "follower", 3: "leader"})
+	e.start(30*time.Second, 2, 4, 5)
+	all := map[int64]string{1: "follower", 2: "follower", 3: "leader", 4: "observer", 5: "observer"}
+	e.requireModes(20*time.Second, all)
+	e.requireLog(5, time.Second, `Observing new leader sid=3`)
+	e.requireWrites("observed", 1, 2, 3, 4, 5)
+	e.requireEphemerals("observed", 3, 4, 5)
+	for _, mv := range [][2]int64{{4, 5}, {5, 1}, {1, 4}} {
+		if res := e.moveSession(mv[0], mv[1]); res != "ok" {
+			t.Fatalf("session from %s to %s: %s", e.members[mv[0]].name(), e.members[mv[1]].name(), res)
+		}
+	}
+
+	// The observers miss writes while down, and catch up on restart.
+	e.stop(4)
+	e.stop(5)
+	e.requireWrites("unobserved", 1, 3)
+	e.start(30*time.Second, 4, 5)
+	e.requireModes(20*time.Second, all)
+	for _, id := range []int64{4, 5} {
+		e.requireRead(id, "/unobserved-via-1", "unobserved")
+	}
+	e.requireWrites("reobserved", 2, 4, 5)
 }
 
 // requireRevalidated checks that zkd member id, a learner, checked the
