@@ -807,13 +807,7 @@ func zkdLeadsApache(t *testing.T, e *mixedEnsemble) {
 // peer ... peer zxid is from different epoch").
 func truncAcrossKinds(epochNewer bool) func(t *testing.T, e *mixedEnsemble) {
 	return func(t *testing.T, e *mixedEnsemble) {
-		if e.members[3].apache {
-			e.startApacheFirst(30*time.Second, []int64{3}, 1)
-		} else {
-			e.start(30*time.Second, 1, 3)
-		}
-		e.requireModes(10*time.Second, map[int64]string{1: "follower", 3: "leader"})
-		e.start(30*time.Second, 2)
+		e.startLedBy3(2)
 		e.requireModes(10*time.Second, map[int64]string{1: "follower", 2: "follower", 3: "leader"})
 		e.requireWrites("epoch1", 1, 2, 3)
 		e.stop(3)
@@ -861,6 +855,19 @@ func (e *mixedEnsemble) requireSyncs(id int64, kind string) {
 	}
 }
 
+// startLedBy3 starts members 1 and 3 first, so that 3 (the larger sid,
+// of either kind) leads, waits for that, and then starts rest.
+func (e *mixedEnsemble) startLedBy3(rest ...int64) {
+	e.t.Helper()
+	if e.members[3].apache {
+		e.startApacheFirst(30*time.Second, []int64{3}, 1)
+	} else {
+		e.start(30*time.Second, 1, 3)
+	}
+	e.requireModes(10*time.Second, map[int64]string{1: "follower", 3: "leader"})
+	e.start(30*time.Second, rest...)
+}
+
 // logPhantom appends to stopped member id's txn log a create of path in
 // the epoch of its last txn, one zxid after it (as the files of both kinds
 // have one format), and returns its zxid.
@@ -894,13 +901,7 @@ func (e *mixedEnsemble) logPhantom(id int64, path string) int64 {
 // reads, forward writes, syncs and sessions to the leader, and after a
 // restart catch up on what they missed.
 func observersOfBothKinds(t *testing.T, e *mixedEnsemble) {
-	if e.members[3].apache {
-		e.startApacheFirst(30*time.Second, []int64{3}, 1)
-	} else {
-		e.start(30*time.Second, 1, 3)
-	}
-	e.requireModes(10*time.Second, map[int64]string{1: "follower", 3: "leader"})
-	e.start(30*time.Second, 2, 4, 5)
+	e.startLedBy3(2, 4, 5)
 	all := map[int64]string{1: "follower", 2: "follower", 3: "leader", 4: "observer", 5: "observer"}
 	e.requireModes(20*time.Second, all)
 	e.requireLog(5, time.Second, `Observing new leader sid=3`)

@@ -76,6 +76,14 @@ func TestFreePort(t *testing.T) {
 		t.Fatalf("port %d from FreePort cannot be bound: %v", port, err)
 	}
 	l.Close()
+	seen := map[int]bool{port: true}
+	for range 300 {
+		p := FreePort(t, host)
+		if seen[p] {
+			t.Fatalf("FreePort returned port %d twice", p)
+		}
+		seen[p] = true
+	}
 }
 
 func TestFourLetter(t *testing.T) {

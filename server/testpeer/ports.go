@@ -6,22 +6,43 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"sync"
 	"testing"
 )
 
 // FreePort returns a TCP port on host that was free a moment ago. It binds
 // port 0, reads the port the kernel chose and releases it, so a parallel
 // process could in principle grab it before the caller does; StartApacheZK
-// retries when that happens to ports it picked itself.
+// retries when that happens to ports it picked itself. Within one test
+// process it never returns a port twice for a host: the kernel may hand a
+// just-released port out again at once, and a member's client, quorum and
+// election ports would then be one port (Apache refuses such a config).
 func FreePort(t testing.TB, host string) int {
 	t.Helper()
-	l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
-	if err != nil {
-		t.Fatalf("testpeer: find a free port on %q: %v", host, err)
+	handedOut.Lock()
+	defer handedOut.Unlock()
+	for range 100 {
+		l, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
+		if err != nil {
+			t.Fatalf("testpeer: find a free port on %q: %v", host, err)
+		}
+		port := l.Addr().(*net.TCPAddr).Port
+		_ = l.Close()
+		key := net.JoinHostPort(host, strconv.Itoa(port))
+		if !handedOut.ports[key] {
+			handedOut.ports[key] = true
+			return port
+		}
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	t.Fatalf("testpeer: no port on %q that was not handed out already, in 100 tries", host)
+	return 0
 }
+
+// handedOut is the ports FreePort returned in this process, by address.
+var handedOut = struct {
+	sync.Mutex
+	ports map[string]bool
+}{ports: map[string]bool{}}
 
 // LoopbackHost returns the n-th loopback address: 127.0.0.n for n in
 // [1, 255], continuing into the higher octets of 127.0.0.0/8 beyond that.
