@@ -182,22 +182,7 @@ func (n *Node) sendUpToDate(h *handler) {
 // COMMITs sent meanwhile, as LearnerHandler does; a learner takes them in
 // either order.
 func (n *Node) syncLearner(h *handler) {
-	var plan syncPlan
-	var err error
-	has := int64(0) // outstanding proposals up to has are not sent again
-	if !h.observer && epochOf(h.peerLast) == n.epoch && h.peerLast > n.applied && h.peerLast <= n.lastLogged {
-		// A follower of this epoch reconnects having logged some of the
-		// outstanding proposals. Its log is a prefix of ours (only this
-		// leader proposes in this epoch, in order), so it needs only the
-		// proposals after its last, which follow below (an Apache learner
-		// would log a proposal it has twice: Leader.startForwarding skips
-		// them too). Planning from the committed history would TRUNC what
-		// it logged and send it again, while those txns may commit.
-		plan = syncPlan{Kind: SyncDiff, Zxid: n.applied}
-		has = h.peerLast
-	} else {
-		plan, err = n.planFor(h.peerLast)
-	}
+	plan, err := n.planFor(h.peerLast)
 	if err != nil {
 		n.stepDown(fmt.Errorf("zab: planning sync of learner %d: %w", h.id, err))
 		return
@@ -226,9 +211,8 @@ func (n *Node) syncLearner(h *handler) {
 	}
 	if !h.observer {
 		for _, p := range n.outstanding {
-			if e := p.e; e.Zxid() > has {
-				n.send(Message{Type: MsgProposal, To: h.id, Zxid: e.Zxid(), Entry: &e})
-			}
+			e := p.e
+			n.send(Message{Type: MsgProposal, To: h.id, Zxid: e.Zxid(), Entry: &e})
 		}
 	}
 	n.send(Message{Type: MsgNewLeader, To: h.id, Zxid: makeZxid(n.epoch, 0)})

@@ -169,12 +169,32 @@ func (n *Node) onNewLeader() {
 	}
 	if ls.truncate != nil {
 		t := *ls.truncate
-		n.pending.Truncate = &t
 		i := 0
 		for i < len(n.tail) && n.tail[i].Zxid() <= t {
 			i++
 		}
+		// The leader plans from its committed history, so a follower that
+		// rejoins within the epoch after logging proposals still
+		// outstanding gets a TRUNC to the last committed txn and those
+		// proposals again (LearnerHandler does the same). A zxid names one
+		// txn (one leader per epoch), so where the resent txns match the
+		// logged ones, keep them: cutting them and logging them again
+		// would, for a moment, drop a txn that may have been committed
+		// with this follower's ack.
+		for _, e := range ls.entries {
+			if e.Zxid() <= t {
+				continue
+			}
+			if i >= len(n.tail) || n.tail[i].Zxid() != e.Zxid() {
+				break
+			}
+			t = e.Zxid()
+			i++
+		}
 		n.tail = n.tail[:i]
+		if t != n.lastLogged {
+			n.pending.Truncate = &t
+		}
 		n.lastLogged = t
 	}
 	for _, e := range ls.entries {

@@ -224,6 +224,42 @@ func TestLearnerSyncOrder(t *testing.T) {
 	}
 }
 
+// TestLearnerKeepsResentProposals: a follower that rejoins within its
+// epoch, having logged proposals that are still outstanding, gets a TRUNC
+// to the leader's last committed txn and those proposals again. It must
+// keep what it logged rather than cut it and log it again: one of them
+// may have been committed with its own ack, and between the cut and the
+// new write its disk would not hold it.
+func TestLearnerKeepsResentProposals(t *testing.T) {
+	cfg := testCfg(2)
+	cfg.Applied = makeZxid(2, 1)
+	n := New(cfg, storeWith(2, 2, ent(1, 1), ent(2, 1), ent(2, 2), ent(2, 3)), 1)
+	n.Advance(n.Ready())
+	for _, m := range []Message{
+		{Type: MsgLeaderInfo, Zxid: makeZxid(2, 0)},
+		{Type: MsgTrunc, Zxid: makeZxid(2, 1)},
+		{Type: MsgProposal, Zxid: makeZxid(2, 2), Entry: ptr(ent(2, 2))},
+		{Type: MsgProposal, Zxid: makeZxid(2, 3), Entry: ptr(ent(2, 3))},
+		{Type: MsgProposal, Zxid: makeZxid(2, 4), Entry: ptr(ent(2, 4))},
+		{Type: MsgNewLeader, Zxid: makeZxid(2, 0)},
+	} {
+		m.From, m.To = 1, 2
+		if err := n.Step(m); err != nil {
+			t.Fatalf("%v: %v", m, err)
+		}
+	}
+	rd := n.Ready()
+	if rd.Truncate != nil {
+		t.Errorf("Truncate = %#x, want none: the resent proposals are the logged ones", *rd.Truncate)
+	}
+	if got := zxids(rd.Append); !equalInt64(got, []int64{makeZxid(2, 4)}) {
+		t.Errorf("Append = %x, want only the proposal it did not have", got)
+	}
+	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgAckEpoch, MsgAck, MsgAck}) || rd.Messages[2].Zxid != makeZxid(2, 4) {
+		t.Errorf("messages = %v, want ACKEPOCH, ACK(NEWLEADER), ACK(0x200000004)", rd.Messages)
+	}
+}
+
 // leaderHarness drives a 3-voter leader through the phases.
 func TestLeaderPhases(t *testing.T) {
 	st := storeWith(1, 1, ent(1, 1), ent(1, 2))
@@ -320,8 +356,10 @@ func TestLeaderPhases(t *testing.T) {
 	n.Advance(rd)
 
 	// It reconnects again having logged a proposal that is not committed
-	// yet: its log is a prefix of the leader's, so it gets a DIFF and the
-	// outstanding proposals after that one, not a TRUNC of what it logged.
+	// yet. As ZooKeeper's LearnerHandler does (its learners expect it), the
+	// leader plans from its committed history: TRUNC to the last committed
+	// txn, then every outstanding proposal. The learner keeps the ones it
+	// has (TestLearnerKeepsResentProposals).
 	z2, err := n.Propose(proto.TxnHeader{Cxid: 8}, &proto.SetDataTxn{Path: "/a"})
 	if err != nil {
 		t.Fatal(err)
@@ -335,9 +373,9 @@ func TestLeaderPhases(t *testing.T) {
 	n.Advance(n.Ready())
 	step(Message{Type: MsgAckEpoch, From: 2, Zxid: z2, Epoch: 4})
 	rd = n.Ready()
-	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgDiff, MsgProposal, MsgNewLeader}) ||
-		rd.Messages[0].Zxid != z || rd.Messages[1].Zxid != z3 {
-		t.Fatalf("resync with outstanding proposals = %v, want DIFF %#x, PROPOSAL %#x, NEWLEADER", rd.Messages, z, z3)
+	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgTrunc, MsgProposal, MsgProposal, MsgNewLeader}) ||
+		rd.Messages[0].Zxid != z || rd.Messages[1].Zxid != z2 || rd.Messages[2].Zxid != z3 {
+		t.Fatalf("resync with outstanding proposals = %v, want TRUNC %#x, PROPOSAL %#x and %#x, NEWLEADER", rd.Messages, z, z2, z3)
 	}
 	n.Advance(rd)
 	step(Message{Type: MsgAck, From: 2, Zxid: makeZxid(4, 0)})
