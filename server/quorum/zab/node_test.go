@@ -333,17 +333,22 @@ func TestLeaderPhases(t *testing.T) {
 	// leader's were at New. That is not "ahead": once discovery is over the
 	// check does not apply (ZooKeeper's waitForEpochAck returns at once
 	// when electionFinished). The leader syncs it again.
-	step(Message{Type: MsgFollowerInfo, From: 2, Zxid: makeZxid(4, 0)})
-	rd = n.Ready()
-	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgLeaderInfo}) {
-		t.Fatalf("messages after a reconnect = %v, want LEADERINFO", got)
+	rejoin := func(last int64) Ready {
+		t.Helper()
+		step(Message{Type: MsgFollowerInfo, From: 2, Zxid: makeZxid(4, 0)})
+		rd := n.Ready()
+		if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgLeaderInfo}) {
+			t.Fatalf("messages after a reconnect = %v, want LEADERINFO", got)
+		}
+		n.Advance(rd)
+		step(Message{Type: MsgAckEpoch, From: 2, Zxid: last, Epoch: 4})
+		rd = n.Ready()
+		if rd.StepDown != nil {
+			t.Fatalf("leader stepped down when a follower of its epoch reconnected: %v", rd.StepDown)
+		}
+		return rd
 	}
-	n.Advance(rd)
-	step(Message{Type: MsgAckEpoch, From: 2, Zxid: z, Epoch: 4})
-	rd = n.Ready()
-	if rd.StepDown != nil {
-		t.Fatalf("leader stepped down when a follower of its epoch reconnected: %v", rd.StepDown)
-	}
+	rd = rejoin(z)
 	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgDiff, MsgNewLeader}) {
 		t.Fatalf("resync = %v, want an empty DIFF and NEWLEADER", got)
 	}
@@ -369,10 +374,7 @@ func TestLeaderPhases(t *testing.T) {
 		t.Fatal(err)
 	}
 	n.Advance(n.Ready())
-	step(Message{Type: MsgFollowerInfo, From: 2, Zxid: makeZxid(4, 0)})
-	n.Advance(n.Ready())
-	step(Message{Type: MsgAckEpoch, From: 2, Zxid: z2, Epoch: 4})
-	rd = n.Ready()
+	rd = rejoin(z2)
 	if got := types(rd.Messages); !equalTypes(got, []MsgType{MsgTrunc, MsgProposal, MsgProposal, MsgNewLeader}) ||
 		rd.Messages[0].Zxid != z || rd.Messages[1].Zxid != z2 || rd.Messages[2].Zxid != z3 {
 		t.Fatalf("resync with outstanding proposals = %v, want TRUNC %#x, PROPOSAL %#x and %#x, NEWLEADER", rd.Messages, z, z2, z3)
