@@ -124,6 +124,22 @@ func (c *cluster) start(id int64) {
 	c.run[id] = r
 }
 
+// startAll starts every peer of the cluster.
+func (c *cluster) startAll() {
+	c.t.Helper()
+	for id := int64(1); id <= int64(len(c.dirs)); id++ {
+		c.start(id)
+	}
+}
+
+// stopAll stops every running peer.
+func (c *cluster) stopAll() {
+	c.t.Helper()
+	for id := int64(1); id <= int64(len(c.dirs)); id++ {
+		c.stop(id)
+	}
+}
+
 func (c *cluster) stop(id int64) {
 	c.t.Helper()
 	r := c.run[id]
@@ -413,9 +429,7 @@ func checkNoLeaks(t *testing.T) {
 func TestEnsembleReplicatesFailsOverAndRecovers(t *testing.T) {
 	checkNoLeaks(t)
 	c := newCluster(t, 3)
-	for id := int64(1); id <= 3; id++ {
-		c.start(id)
-	}
+	c.startAll()
 
 	// Phase 1: elect, replicate 100 txns to all three.
 	l1 := c.waitLeader(15 * time.Second)
@@ -493,12 +507,8 @@ func TestEnsembleReplicatesFailsOverAndRecovers(t *testing.T) {
 	}
 
 	// Phase 4: all three restart on their data dirs and recover.
-	for id := int64(1); id <= 3; id++ {
-		c.stop(id)
-	}
-	for id := int64(1); id <= 3; id++ {
-		c.start(id)
-	}
+	c.stopAll()
+	c.startAll()
 	l3 := c.waitLeader(15 * time.Second)
 	c.waitApplied(last2, 10*time.Second)
 	if after := c.sameTrees(); after != before {
@@ -535,9 +545,7 @@ func TestSnapSyncOfEmptyLearner(t *testing.T) {
 		c.replaceLogBySnapshot(id, tree, last)
 	}
 
-	for id := int64(1); id <= 3; id++ {
-		c.start(id)
-	}
+	c.startAll()
 	l = c.waitLeader(15 * time.Second)
 	if l == 3 {
 		t.Fatalf("empty peer 3 was elected")
@@ -739,15 +747,11 @@ func TestSnapSyncUnderWrites(t *testing.T) {
 func TestTruncOfUncommittedTail(t *testing.T) {
 	checkNoLeaks(t)
 	c := newCluster(t, 3)
-	for id := int64(1); id <= 3; id++ {
-		c.start(id)
-	}
+	c.startAll()
 	l := c.waitLeader(15 * time.Second)
 	last := c.propose(l, "a", 10)
 	c.waitApplied(last, 10*time.Second)
-	for id := int64(1); id <= 3; id++ {
-		c.stop(id)
-	}
+	c.stopAll()
 
 	// Peer 3 logs a phantom txn in the old epoch.
 	st, err := storage.Open(storage.Options{DataDir: c.dirs[3]})
@@ -797,9 +801,7 @@ func TestPeriodicSnapshots(t *testing.T) {
 	checkNoLeaks(t)
 	c := newCluster(t, 3)
 	c.snapCount = 10
-	for id := int64(1); id <= 3; id++ {
-		c.start(id)
-	}
+	c.startAll()
 	l := c.waitLeader(15 * time.Second)
 	last := c.propose(l, "p", 40)
 	c.waitApplied(last, 10*time.Second)
@@ -814,9 +816,7 @@ func TestPeriodicSnapshots(t *testing.T) {
 			t.Errorf("peer %d has snapshots %+v, want several after 40 txns with snapCount 10", id, files)
 		}
 	}
-	for id := int64(1); id <= 3; id++ {
-		c.start(id)
-	}
+	c.startAll()
 	c.waitLeader(15 * time.Second)
 	c.waitApplied(last, 10*time.Second)
 	if got := c.sameTrees(); got != want {
@@ -832,9 +832,7 @@ func TestAutopurge(t *testing.T) {
 	c := newCluster(t, 3)
 	c.snapCount = 10
 	c.purge = 20 * time.Millisecond
-	for id := int64(1); id <= 3; id++ {
-		c.start(id)
-	}
+	c.startAll()
 	l := c.waitLeader(15 * time.Second)
 	var last int64
 	for i := range 8 {
@@ -855,9 +853,7 @@ func TestAutopurge(t *testing.T) {
 			t.Errorf("peer %d keeps %d snapshots after autopurge with retain 3: %+v", id, len(files), files)
 		}
 	}
-	for id := int64(1); id <= 3; id++ {
-		c.start(id)
-	}
+	c.startAll()
 	c.waitLeader(15 * time.Second)
 	c.waitApplied(last, 10*time.Second)
 	if got := c.sameTrees(); got != want {
@@ -873,9 +869,7 @@ func TestAutopurge(t *testing.T) {
 func TestFollowerRestartKeepsLeader(t *testing.T) {
 	checkNoLeaks(t)
 	c := newCluster(t, 3)
-	for id := int64(1); id <= 3; id++ {
-		c.start(id)
-	}
+	c.startAll()
 	l := c.waitLeader(15 * time.Second)
 	f := l%3 + 1
 	c.waitApplied(c.propose(l, "a", 10), 10*time.Second)
