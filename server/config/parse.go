@@ -254,6 +254,12 @@ func (p *parser) set(key string, pr property) error {
 		c.StandaloneEnabled, err = parseBool(v)
 	case "reconfigEnabled":
 		c.ReconfigEnabled, err = parseBool(v)
+		if err == nil && c.ReconfigEnabled {
+			// An operator who turns it on expects the reconfig command to
+			// work; say at startup that it will not, rather than only in
+			// each client's error.
+			p.warnf(pr.line, "reconfigEnabled=true: zkd has no dynamic reconfiguration; reconfig requests fail with RECONFIGDISABLED")
+		}
 	case "peerType":
 		switch strings.ToLower(v) {
 		case "participant":

@@ -337,6 +337,9 @@ func TestParseWarnings(t *testing.T) {
 			"line 3: quorum.auth.enableSasl is not supported by zkd; ignored",
 			"line 4: ssl.keyStore.location is not supported by zkd; ignored",
 		}},
+		{name: "reconfig enabled", in: "reconfigEnabled=true", want: []string{
+			"line 2: reconfigEnabled=true: zkd has no dynamic reconfiguration; reconfig requests fail with RECONFIGDISABLED"}},
+		{name: "reconfig disabled", in: "reconfigEnabled=false", want: nil},
 		{name: "repeated key", in: "tickTime=1\ntickTime=2", want: []string{"line 3: tickTime overrides the value set on line 2"}},
 		{name: "bare and prefixed spelling", in: "snapCount=10\nzookeeper.snapCount=20", want: []string{
 			"line 3: zookeeper.snapCount overrides the value set on line 2"},
