@@ -120,7 +120,6 @@ func (p *Packet) Decode(d *jute.Decoder) {
 	}
 }
 
-// Marshal returns the packet's bytes as they appear on the learner channel.
 // Size is the length of p's encoding, computed without encoding it (the
 // queued-bytes statistic of a learner connection).
 func (p *Packet) Size() int {
@@ -131,6 +130,7 @@ func (p *Packet) Size() int {
 	return n
 }
 
+// Marshal returns the packet's bytes as they appear on the learner channel.
 func (p *Packet) Marshal() []byte {
 	e := jute.NewEncoder(make([]byte, 0, packetHeaderLen+len(p.Data)))
 	p.Encode(e)
