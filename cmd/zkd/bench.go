@@ -54,6 +54,8 @@ flags:
 		"give every client the whole server list (go-zookeeper picks one at random) instead of spreading clients round robin")
 	fs.IntVar(&o.cfg.Clients, "clients", 16, "client sessions")
 	fs.IntVar(&o.cfg.Pipeline, "pipeline", 1, "requests in flight per session (goroutines per session)")
+	fs.Float64Var(&o.cfg.Rate, "rate", 0,
+		"offer this many requests per second in all, on a fixed schedule, to compare latency at equal load (0: each client sends as soon as it has its answer)")
 	workloads := fs.String("workload", "mixed-90",
 		"comma-separated workloads, run one after the other: create, set, get, mixed-N (N% gets, the rest sets)")
 	fs.DurationVar(&o.cfg.Duration, "duration", 20*time.Second, "measured time per workload (0: use -ops)")
@@ -94,6 +96,8 @@ flags:
 	case o.cfg.PayloadSize > maxBenchPayload:
 		err = fmt.Errorf("-payload %d: larger than ZooKeeper's default jute.maxbuffer (%d bytes); servers would refuse it",
 			o.cfg.PayloadSize, maxBenchPayload)
+	case o.cfg.Rate < 0:
+		err = fmt.Errorf("-rate %g: must not be negative", o.cfg.Rate)
 	case o.cfg.Duration < 0 || o.cfg.Warmup < 0 || o.cfg.Ops < 0:
 		err = errors.New("-duration, -warmup and -ops must not be negative")
 	case o.cfg.Duration == 0 && o.cfg.Ops == 0:
@@ -163,8 +167,12 @@ func bench(ctx context.Context, o benchOptions, stdout, stderr io.Writer) error 
 				span += fmt.Sprintf(" or %v", cfg.Duration)
 			}
 		}
-		fmt.Fprintf(stderr, "zkd bench: %s on %s, %d clients x %d in flight, %d-byte payload, %s after %v warm-up\n",
-			w, strings.Join(cfg.Servers, ","), cfg.Clients, cfg.Pipeline, cfg.PayloadSize, span, cfg.Warmup)
+		load := ""
+		if cfg.Rate > 0 {
+			load = fmt.Sprintf(" at %s requests/s", loadgen.FormatRate(cfg.Rate))
+		}
+		fmt.Fprintf(stderr, "zkd bench: %s on %s, %d clients x %d in flight%s, %d-byte payload, %s after %v warm-up\n",
+			w, strings.Join(cfg.Servers, ","), cfg.Clients, cfg.Pipeline, load, cfg.PayloadSize, span, cfg.Warmup)
 		res, err := loadgen.Run(ctx, cfg)
 		res.Target = o.target
 		if res.Workload != "" {

@@ -27,7 +27,7 @@ func TestBenchArgs(t *testing.T) {
 		{"defaults", []string{"-servers", "127.0.0.1:2181"}, "", func(t *testing.T, o benchOptions) {
 			c := o.cfg
 			if len(c.Servers) != 1 || c.Clients != 16 || c.Pipeline != 1 || c.Duration != 20*time.Second ||
-				c.PayloadSize != 128 || c.KeySpace != 1000 || c.Warmup != 2*time.Second || c.ConnectAll || o.json {
+				c.PayloadSize != 128 || c.KeySpace != 1000 || c.Warmup != 2*time.Second || c.ConnectAll || o.json || c.Rate != 0 {
 				t.Errorf("defaults: %+v", o)
 			}
 			if len(o.workloads) != 1 || o.workloads[0] != loadgen.Mixed(90) {
@@ -36,11 +36,11 @@ func TestBenchArgs(t *testing.T) {
 		}},
 		{"everything", []string{"-servers", "a:1, b:2,127.0.0.3:2181", "-clients", "4", "-pipeline", "8", "-workload", "create,set, get,mixed-50",
 			"-duration", "3s", "-ops", "1000", "-warmup", "0s", "-payload", "0", "-keys", "10", "-connect-all", "-json", "-name", "zkd 3-node",
-			"-root", "/b", "-connect-timeout", "2s"}, "", func(t *testing.T, o benchOptions) {
+			"-root", "/b", "-connect-timeout", "2s", "-rate", "2500"}, "", func(t *testing.T, o benchOptions) {
 			c := o.cfg
 			if strings.Join(c.Servers, " ") != "a:1 b:2 127.0.0.3:2181" || c.Clients != 4 || c.Pipeline != 8 || c.Duration != 3*time.Second ||
 				c.Ops != 1000 || c.Warmup != 0 || c.PayloadSize != 0 || c.KeySpace != 10 || !c.ConnectAll || !o.json ||
-				o.target != "zkd 3-node" || c.Root != "/b" || c.ConnectTimeout != 2*time.Second {
+				o.target != "zkd 3-node" || c.Root != "/b" || c.ConnectTimeout != 2*time.Second || c.Rate != 2500 {
 				t.Errorf("parsed %+v", o)
 			}
 			want := []loadgen.Workload{loadgen.Create, loadgen.Set, loadgen.Get, loadgen.Mixed(50)}
@@ -59,6 +59,7 @@ func TestBenchArgs(t *testing.T) {
 		{"zero clients", []string{"-servers", "h:1", "-clients", "0"}, "-clients 0", nil},
 		{"zero pipeline", []string{"-servers", "h:1", "-pipeline", "0"}, "-pipeline 0", nil},
 		{"zero keys", []string{"-servers", "h:1", "-keys", "0"}, "-keys 0", nil},
+		{"negative rate", []string{"-servers", "h:1", "-rate", "-5"}, "-rate -5", nil},
 		{"negative payload", []string{"-servers", "h:1", "-payload", "-1"}, "-payload -1", nil},
 		{"huge payload", []string{"-servers", "h:1", "-payload", "2000000"}, "jute.maxbuffer", nil},
 		{"never ends", []string{"-servers", "h:1", "-duration", "0"}, "never ends", nil},

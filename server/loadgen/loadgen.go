@@ -10,6 +10,15 @@
 // client does. Latencies go into HDR histograms (one per goroutine and
 // operation, merged at the end), so percentiles cost nothing per request and
 // keep three significant digits at any scale.
+//
+// By default every goroutine sends its next request as soon as the last
+// one is answered (a closed loop): throughput is what the ensemble
+// sustains, and latency is measured at that throughput. Config.Rate
+// instead offers a fixed load, so that systems of different speeds can be
+// compared at the same throughput: each goroutine sends its requests on a
+// schedule, and a request sent late because the one before it was still
+// outstanding counts its latency from when it was due (as wrk2 does), so
+// a stalled server is not hidden by the requests it kept from being sent.
 package loadgen
 
 import (
@@ -42,6 +51,12 @@ type Config struct {
 	// Pipeline is the number of goroutines issuing requests on each
 	// session, hence requests in flight per session; default 1.
 	Pipeline int
+	// Rate is the load offered, in requests per second across all
+	// goroutines, each sending its share on an evenly spaced schedule;
+	// 0 (the default) sends as fast as responses come back. A rate above
+	// what the ensemble sustains shows as latency growing with the
+	// backlog, and ops/s below the rate.
+	Rate float64
 	// Workload is what every goroutine does.
 	Workload Workload
 	// Duration is how long to measure. Ops, if set, ends the measurement
@@ -101,6 +116,8 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("key space %d: must be at least 1", c.KeySpace)
 	case c.PayloadSize < 0:
 		return c, fmt.Errorf("payload size %d: must not be negative", c.PayloadSize)
+	case c.Rate < 0:
+		return c, fmt.Errorf("rate %g: must not be negative", c.Rate)
 	case c.Duration < 0 || c.Ops < 0 || c.Warmup < 0:
 		return c, errors.New("duration, ops and warm-up must not be negative")
 	case c.Duration == 0 && c.Ops == 0:
@@ -132,6 +149,8 @@ type worker struct {
 	hist    [numOps]*histogram
 	errs    map[string]int64
 	lastEnd time.Time // completion of the last measured request
+	// sched paces the worker's requests when Config.Rate is set.
+	sched *schedule
 }
 
 // Run executes one workload against the ensemble and returns its
@@ -205,7 +224,13 @@ func measure(ctx context.Context, cfg Config, workers []*worker, keys []string, 
 	ctxDone := context.AfterFunc(ctx, func() { stop.Store(true) })
 	defer ctxDone()
 
-	start := time.Now().Add(cfg.Warmup)
+	now := time.Now()
+	if cfg.Rate > 0 {
+		for i, w := range workers {
+			w.sched = newSchedule(now, cfg.Rate, i, len(workers))
+		}
+	}
+	start := now.Add(cfg.Warmup)
 	end := start.Add(cfg.Duration)
 	if cfg.Duration == 0 {
 		end = start.Add(100 * 365 * 24 * time.Hour) // ended by the op count
@@ -247,8 +272,15 @@ func measure(ctx context.Context, cfg Config, workers []*worker, keys []string, 
 func (w *worker) loop(cfg Config, keys []string, payload []byte, start, end time.Time, tickets *atomic.Int64, stop *atomic.Bool) {
 	createPrefix := cfg.Root + "/c" + strconv.Itoa(w.id) + "-"
 	pathBuf := make([]byte, 0, len(createPrefix)+20)
+	var prevEnd time.Time // completion of the previous request, measured or not
 	for !stop.Load() {
-		t0 := time.Now()
+		var t0 time.Time // what the request's latency counts from
+		if w.sched != nil {
+			due, sent := w.sched.wait()
+			t0 = latencyStart(due, sent, prevEnd)
+		} else {
+			t0 = time.Now()
+		}
 		measured := !t0.Before(start)
 		if measured && cfg.Ops > 0 && tickets.Add(1) > cfg.Ops {
 			return
@@ -266,6 +298,7 @@ func (w *worker) loop(cfg Config, keys []string, payload []byte, start, end time
 			_, _, err = w.conn.Get(keys[w.rng.IntN(len(keys))])
 		}
 		t1 := time.Now()
+		prevEnd = t1
 		if !t1.Before(end) {
 			return
 		}

@@ -28,6 +28,7 @@ var workloads = []struct {
 	{"get pipelined", loadgen.Config{Workload: loadgen.Get, Clients: 2, Pipeline: 4, KeySpace: 50}},
 	{"mixed-90 connect-all", loadgen.Config{Workload: loadgen.Mixed(90), Clients: 4, KeySpace: 50, ConnectAll: true}},
 	{"create by op count", loadgen.Config{Workload: loadgen.Create, Clients: 2, Ops: 200, Duration: 0}},
+	{"mixed-90 at a fixed rate", loadgen.Config{Workload: loadgen.Mixed(90), Clients: 2, Pipeline: 2, KeySpace: 50, Rate: 300}},
 }
 
 func TestRunZkd(t *testing.T) {
@@ -82,6 +83,16 @@ func checkResult(t *testing.T, cfg loadgen.Config, res loadgen.Result) {
 	}
 	if res.Workload != cfg.Workload.String() {
 		t.Errorf("workload %q, want %q", res.Workload, cfg.Workload)
+	}
+	if res.Rate != cfg.Rate {
+		t.Errorf("rate %g, want %g", res.Rate, cfg.Rate)
+	}
+	if cfg.Rate > 0 {
+		// Paced: at most one request per goroutine beyond the schedule
+		// (the one in flight when the window opened) can land in it.
+		if limit := cfg.Rate*res.Elapsed.Seconds() + float64(cfg.Clients*cfg.Pipeline); float64(res.Ops) > limit {
+			t.Errorf("%d requests in %v at %g/s: more than the schedule allows (%.0f)", res.Ops, res.Elapsed, cfg.Rate, limit)
+		}
 	}
 	checkLatency(t, "all", res.Latency, res.Ops)
 	var sum int64

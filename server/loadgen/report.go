@@ -184,10 +184,15 @@ func writeRow(w io.Writer, cells []string) {
 	fmt.Fprintln(w, strings.Join(cells, "\t"))
 }
 
+// clientsCell is the clients column: sessions, "x" requests in flight
+// per session when more than one, and "@" the offered load when fixed.
 func clientsCell(r Result) string {
 	s := strconv.Itoa(r.Clients)
 	if r.Pipeline > 1 {
 		s += "x" + strconv.Itoa(r.Pipeline)
+	}
+	if r.Rate > 0 {
+		s += "@" + FormatRate(r.Rate) + "/s"
 	}
 	return s
 }

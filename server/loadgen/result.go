@@ -63,6 +63,9 @@ type Result struct {
 	Servers  []string `json:"servers"`
 	Clients  int      `json:"clients"`
 	Pipeline int      `json:"pipeline"`
+	// Rate is the offered load in requests per second (Config.Rate); 0
+	// for a closed loop.
+	Rate float64 `json:"rate,omitempty"`
 	// PayloadSize and KeySpace are as configured (KeySpace 0 for create).
 	PayloadSize int `json:"payload_bytes"`
 	KeySpace    int `json:"keys"`
@@ -101,6 +104,7 @@ func collect(cfg Config, workers []*worker, elapsed time.Duration) Result {
 		Servers:     cfg.Servers,
 		Clients:     cfg.Clients,
 		Pipeline:    cfg.Pipeline,
+		Rate:        cfg.Rate,
 		PayloadSize: cfg.PayloadSize,
 		Elapsed:     elapsed,
 		PerOp:       map[string]OpResult{},
