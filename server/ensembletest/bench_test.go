@@ -56,26 +56,6 @@ func TestBenchmarkEnsembles(t *testing.T) {
 		}
 		return c
 	}
-	// run measures each workload on c, at rates[workload] if given.
-	run := func(c *Cluster, kind Kind, rates map[loadgen.Workload]float64) []loadgen.Result {
-		var out []loadgen.Result
-		for _, w := range workloads {
-			rs, err := loadgen.RunWorkloads(t.Context(), loadgen.Config{
-				Servers: c.Addrs(), Clients: clients, Duration: duration, Rate: rates[w],
-				// Ten seconds of warm-up lets the JVM's JIT compile the hot paths
-				// before Apache is measured.
-				Warmup: 10 * time.Second, PayloadSize: payload, KeySpace: 1000,
-			}, []loadgen.Workload{w}, fmt.Sprintf("%s 3-node", kind), func(r loadgen.Result) {
-				t.Logf("%s %s at %.0f/s: %.0f ops/s p50 %v p99 %v errors %v", r.Target, r.Workload, r.Rate, r.OpsPerSec,
-					r.Latency.P50, r.Latency.P99, r.Errors)
-			})
-			if err != nil {
-				t.Fatal(err)
-			}
-			out = append(out, rs...)
-		}
-		return out
-	}
 	memory := func(kind Kind) []loadgen.Memory {
 		c := start(kind)
 		defer c.cleanup()
@@ -94,12 +74,29 @@ func TestBenchmarkEnsembles(t *testing.T) {
 		return mem
 	}
 
-	// Every measurement on an ensemble of its own, started afresh, so that
-	// neither system carries the other run's data, logs or garbage.
+	// measure runs every workload, at rates[workload] if given, on an
+	// ensemble of its own, started afresh, so that no measurement carries
+	// another one's data, logs or garbage.
 	measure := func(kind Kind, rates map[loadgen.Workload]float64) []loadgen.Result {
 		c := start(kind)
 		defer c.cleanup()
-		return run(c, kind, rates)
+		var out []loadgen.Result
+		for _, w := range workloads {
+			rs, err := loadgen.RunWorkloads(t.Context(), loadgen.Config{
+				Servers: c.Addrs(), Clients: clients, Duration: duration, Rate: rates[w],
+				// Ten seconds of warm-up lets the JVM's JIT compile the hot paths
+				// before Apache is measured.
+				Warmup: 10 * time.Second, PayloadSize: payload, KeySpace: 1000,
+			}, []loadgen.Workload{w}, fmt.Sprintf("%s 3-node", kind), func(r loadgen.Result) {
+				t.Logf("%s %s at %.0f/s: %.0f ops/s p50 %v p99 %v errors %v", r.Target, r.Workload, r.Rate, r.OpsPerSec,
+					r.Latency.P50, r.Latency.P99, r.Errors)
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, rs...)
+		}
+		return out
 	}
 	zkdResults, apacheResults := measure(Zkd, nil), measure(Apache, nil)
 	rates := equalRates(zkdResults, apacheResults)
