@@ -679,11 +679,12 @@ func (e *mixedEnsemble) requireLog(id int64, d time.Duration, re string) string 
 // TestMixedEnsembleWithApacheZooKeeper runs 3- and 5-member ensembles that
 // mix in-process zkd members with Apache ZooKeeper 3.8 processes, on fresh
 // data directories, and records how far they interoperate: election, the
-// learner channel's sync modes (DIFF and SNAP, both ways), broadcast, forwarded writes, sessions and ephemerals,
-// session moves (REVALIDATE), leader failover, observers of either kind
-// under a leader of either kind, and replacing an Apache ensemble by zkd
-// one member at a time. What does not work is asserted as
-// its current failure, so the test fails when that changes.
+// learner channel's sync modes (DIFF, SNAP and TRUNC, both ways),
+// broadcast, forwarded writes, sessions and ephemerals, session moves
+// (REVALIDATE), leader failover, observers of either kind under a leader
+// of either kind, and replacing an Apache ensemble by zkd one member at a
+// time. What does not work is asserted as its current failure, so the
+// test fails when that changes.
 func TestMixedEnsembleWithApacheZooKeeper(t *testing.T) {
 	if testing.Short() {
 		t.Skip("starts Apache ZooKeeper JVMs")
