@@ -80,6 +80,10 @@ func TestBenchmarkEnsembles(t *testing.T) {
 	measure := func(kind Kind, rates map[loadgen.Workload]float64) []loadgen.Result {
 		c := start(kind)
 		defer c.cleanup()
+		var pids []int
+		for _, n := range c.Nodes {
+			pids = append(pids, n.Pid())
+		}
 		var out []loadgen.Result
 		for _, w := range workloads {
 			rs, err := loadgen.RunWorkloads(t.Context(), loadgen.Config{
@@ -87,9 +91,10 @@ func TestBenchmarkEnsembles(t *testing.T) {
 				// Ten seconds of warm-up lets the JVM's JIT compile the hot paths
 				// before Apache is measured.
 				Warmup: 10 * time.Second, PayloadSize: payload, KeySpace: 1000,
+				ServerCPU: func() (time.Duration, error) { return loadgen.ProcessCPU(pids...) },
 			}, []loadgen.Workload{w}, fmt.Sprintf("%s 3-node", kind), func(r loadgen.Result) {
-				t.Logf("%s %s at %.0f/s: %.0f ops/s p50 %v p99 %v errors %v", r.Target, r.Workload, r.Rate, r.OpsPerSec,
-					r.Latency.P50, r.Latency.P99, r.Errors)
+				t.Logf("%s %s at %.0f/s: %.0f ops/s p50 %v p99 %v, CPU per op %v (load generator %v), errors %v", r.Target,
+					r.Workload, r.Rate, r.OpsPerSec, r.Latency.P50, r.Latency.P99, r.CPUPerOp(r.ServerCPU), r.CPUPerOp(r.ClientCPU), r.Errors)
 			})
 			if err != nil {
 				t.Fatal(err)

@@ -77,6 +77,11 @@ type Config struct {
 	// Root is the znode the run creates everything under; default
 	// /zkd-bench-<random>. It must not exist (a run deletes it at the end).
 	Root string
+	// ServerCPU, if set, returns the CPU time the servers have used so far
+	// (ProcessCPU of their pids, say); the run samples it as the
+	// measurement begins and ends and reports the difference in
+	// Result.ServerCPU.
+	ServerCPU func() (time.Duration, error)
 	// SessionTimeout and ConnectTimeout default to 10 s each.
 	SessionTimeout time.Duration
 	ConnectTimeout time.Duration
@@ -235,6 +240,18 @@ func measure(ctx context.Context, cfg Config, workers []*worker, keys []string, 
 	if cfg.Duration == 0 {
 		end = start.Add(100 * 365 * 24 * time.Hour) // ended by the op count
 	}
+	// CPU use is sampled as the measurement begins and once the workers
+	// have stopped, so it covers the measured window and the last
+	// requests' answers.
+	var (
+		cpuStart   cpuSample
+		cpuErr     error
+		cpuSampled = make(chan struct{})
+	)
+	cpuTimer := time.AfterFunc(start.Sub(now), func() {
+		cpuStart, cpuErr = sampleCPU(cfg.ServerCPU)
+		close(cpuSampled)
+	})
 	var tickets atomic.Int64 // measured operations started, when Ops is set
 	var wg sync.WaitGroup
 	for _, w := range workers {
@@ -243,6 +260,15 @@ func measure(ctx context.Context, cfg Config, workers []*worker, keys []string, 
 		})
 	}
 	wg.Wait()
+	var cpu cpuSample
+	if !cpuTimer.Stop() { // else cancelled before the measurement began
+		<-cpuSampled
+		cpuEnd, err := sampleCPU(cfg.ServerCPU)
+		if err := errors.Join(cpuErr, err); err != nil {
+			return Result{}, fmt.Errorf("loadgen: measure CPU use: %w", err)
+		}
+		cpu = cpuSample{client: cpuEnd.client - cpuStart.client, server: cpuEnd.server - cpuStart.server}
+	}
 
 	elapsed := cfg.Duration
 	if cfg.Ops > 0 {
@@ -264,6 +290,7 @@ func measure(ctx context.Context, cfg Config, workers []*worker, keys []string, 
 		}
 	}
 	res := collect(cfg, workers, elapsed)
+	res.ClientCPU, res.ServerCPU = cpu.client, cpu.server
 	return res, ctx.Err()
 }
 

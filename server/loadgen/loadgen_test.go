@@ -31,14 +31,16 @@ var workloads = []struct {
 	{"mixed-90 at a fixed rate", loadgen.Config{Workload: loadgen.Mixed(90), Clients: 2, Pipeline: 2, KeySpace: 50, Rate: 300}},
 }
 
+// TestRunZkd runs the workloads against an in-process server, whose CPU
+// use cannot be told apart from the load generator's.
 func TestRunZkd(t *testing.T) {
 	addr := zkservertest.Start(t, zkserver.Options{}).Addr().String()
-	runWorkloads(t, []string{addr})
+	runWorkloads(t, []string{addr}, nil)
 }
 
 func TestRunApache(t *testing.T) {
 	z := testpeer.StartApacheZK(t, testpeer.ApacheOptions{DisableAdminServer: true})
-	runWorkloads(t, []string{z.Addr})
+	runWorkloads(t, []string{z.Addr}, func() (time.Duration, error) { return loadgen.ProcessCPU(z.Pid()) })
 	m, err := loadgen.ProcessMemory(z.Pid())
 	if err != nil {
 		t.Fatal(err)
@@ -48,11 +50,12 @@ func TestRunApache(t *testing.T) {
 	}
 }
 
-func runWorkloads(t *testing.T, servers []string) {
+func runWorkloads(t *testing.T, servers []string, serverCPU func() (time.Duration, error)) {
 	for _, wl := range workloads {
 		t.Run(wl.name, func(t *testing.T) {
 			cfg := wl.cfg
 			cfg.Servers = servers
+			cfg.ServerCPU = serverCPU
 			cfg.PayloadSize = 64
 			if cfg.Ops == 0 {
 				cfg.Duration = time.Second
@@ -110,6 +113,61 @@ func checkResult(t *testing.T, cfg loadgen.Config, res loadgen.Result) {
 	}
 	if res.Histogram.TotalCount() != res.Ops {
 		t.Errorf("histogram holds %d values, ops %d", res.Histogram.TotalCount(), res.Ops)
+	}
+	// A second of requests costs the load generator CPU time, and the
+	// server more than one clock tick (10 ms) of it.
+	if res.ClientCPU <= 0 {
+		t.Errorf("load generator CPU %v: want > 0", res.ClientCPU)
+	}
+	switch {
+	case cfg.ServerCPU == nil && res.ServerCPU != 0:
+		t.Errorf("server CPU %v without a way to measure it", res.ServerCPU)
+	case cfg.ServerCPU != nil && cfg.Duration >= time.Second && res.ServerCPU <= 0:
+		t.Errorf("server CPU %v: want > 0", res.ServerCPU)
+	}
+}
+
+// TestRunServerCPUError: a run told to measure the servers' CPU and
+// unable to fails, rather than report a figure it does not have.
+func TestRunServerCPUError(t *testing.T) {
+	addr := zkservertest.Start(t, zkserver.Options{}).Addr().String()
+	_, err := loadgen.Run(t.Context(), loadgen.Config{Servers: []string{addr}, Workload: loadgen.Get, KeySpace: 10,
+		Ops: 10, ServerCPU: func() (time.Duration, error) { return loadgen.ProcessCPU(-1) }})
+	if err == nil || !strings.Contains(err.Error(), "CPU time of the servers") {
+		t.Fatalf("err %v, want one about the servers' CPU time", err)
+	}
+}
+
+func TestProcessCPU(t *testing.T) {
+	before, err := loadgen.ProcessCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Burn at least 50 ms of CPU (bounded in wall time on a busy machine).
+	start := time.Now()
+	for x := 0; ; x++ {
+		if x%1_000_000 == 0 {
+			now, err := loadgen.ProcessCPU(os.Getpid())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if now-before >= 50*time.Millisecond || time.Since(start) > 10*time.Second {
+				break
+			}
+		}
+	}
+	after, err := loadgen.ProcessCPU(os.Getpid())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after-before < 40*time.Millisecond { // one clock tick of slack
+		t.Errorf("CPU time went from %v to %v while burning 50 ms", before, after)
+	}
+	if twice, err := loadgen.ProcessCPU(os.Getpid(), os.Getpid()); err != nil || twice < 2*after {
+		t.Errorf("two pids: %v, %v; want the sum, at least %v", twice, err, 2*after)
+	}
+	if _, err := loadgen.ProcessCPU(os.Getpid(), -1); err == nil {
+		t.Error("pid -1: no error")
 	}
 }
 

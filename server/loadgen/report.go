@@ -12,15 +12,16 @@ import (
 )
 
 // WriteTable prints results as a table for people: one row per run with
-// throughput, latency percentiles and errors, and for mixed workloads one
-// indented row per operation.
+// throughput, latency percentiles, the load generator's CPU time per
+// request ("gen cpu") and errors, and for mixed workloads one indented
+// row per operation.
 func WriteTable(w io.Writer, results []Result) error {
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintln(tw, "workload\tclients\tops/s\tp50\tp90\tp99\tp99.9\tmax\terrors")
+	fmt.Fprintln(tw, "workload\tclients\tops/s\tgen cpu\tp50\tp90\tp99\tp99.9\tmax\terrors")
 	for _, r := range results {
-		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Workload, clientsCell(r), FormatRate(r.OpsPerSec),
-			FormatLatency(r.Latency.P50), FormatLatency(r.Latency.P90), FormatLatency(r.Latency.P99),
-			FormatLatency(r.Latency.P999), FormatLatency(r.Latency.Max), errorsCell(r.Errors))
+		fmt.Fprintf(tw, "%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n", r.Workload, clientsCell(r), FormatRate(r.OpsPerSec),
+			FormatLatency(r.CPUPerOp(r.ClientCPU)), FormatLatency(r.Latency.P50), FormatLatency(r.Latency.P90),
+			FormatLatency(r.Latency.P99), FormatLatency(r.Latency.P999), FormatLatency(r.Latency.Max), errorsCell(r.Errors))
 		if len(r.PerOp) < 2 {
 			continue
 		}
@@ -29,7 +30,7 @@ func WriteTable(w io.Writer, results []Result) error {
 			if !ok {
 				continue
 			}
-			fmt.Fprintf(tw, "  %s\t\t%s\t%s\t%s\t%s\t%s\t%s\n", op, FormatRate(o.OpsPerSec),
+			fmt.Fprintf(tw, "  %s\t\t%s\t\t%s\t%s\t%s\t%s\t%s\n", op, FormatRate(o.OpsPerSec),
 				FormatLatency(o.Latency.P50), FormatLatency(o.Latency.P90), FormatLatency(o.Latency.P99),
 				FormatLatency(o.Latency.P999), FormatLatency(o.Latency.Max))
 		}
@@ -49,11 +50,13 @@ type Target struct {
 }
 
 // WriteComparison prints targets side by side: per workload each target's
-// ops/s, p50, p99 and errors, then the first target's ops/s and latencies
-// relative to each other target's (ops/s ratio above 1 and latency ratio
-// below 1 favour the first). Runs are matched by workload and client
-// count. If any target has memory figures, a second table lists the
-// resident memory of every node and the totals' ratio.
+// ops/s, CPU time per request of its servers (cpu/op) and of the load
+// generator (gen cpu), p50, p99 and errors, then the first target's ops/s,
+// server CPU per request and latencies relative to each other target's
+// (ops/s ratio above 1 and the other ratios below 1 favour the first).
+// Runs are matched by workload and client count. If any target has
+// memory figures, a second table lists the resident memory of every node
+// and the totals' ratio.
 func WriteComparison(w io.Writer, targets []Target) error {
 	if len(targets) == 0 {
 		return nil
@@ -77,12 +80,12 @@ func WriteComparison(w io.Writer, targets []Target) error {
 	groups := []string{"", ""}
 	cols := []string{"workload", "clients"}
 	for _, t := range targets {
-		groups = append(groups, t.Name, "", "", "")
-		cols = append(cols, "ops/s", "p50", "p99", "errors")
+		groups = append(groups, t.Name, "", "", "", "", "")
+		cols = append(cols, "ops/s", "cpu/op", "gen cpu", "p50", "p99", "errors")
 	}
 	for _, t := range targets[1:] {
-		groups = append(groups, base+" / "+t.Name, "", "")
-		cols = append(cols, "ops/s", "p50", "p99")
+		groups = append(groups, base+" / "+t.Name, "", "", "")
+		cols = append(cols, "ops/s", "cpu/op", "p50", "p99")
 	}
 	writeRow(tw, groups)
 	writeRow(tw, cols)
@@ -91,20 +94,21 @@ func WriteComparison(w io.Writer, targets []Target) error {
 		for i := range targets {
 			r, ok := byTarget[i][k]
 			if !ok {
-				cells = append(cells, "-", "-", "-", "-")
+				cells = append(cells, "-", "-", "-", "-", "-", "-")
 				continue
 			}
-			cells = append(cells, FormatRate(r.OpsPerSec), FormatLatency(r.Latency.P50), FormatLatency(r.Latency.P99),
+			cells = append(cells, FormatRate(r.OpsPerSec), FormatLatency(r.CPUPerOp(r.ServerCPU)),
+				FormatLatency(r.CPUPerOp(r.ClientCPU)), FormatLatency(r.Latency.P50), FormatLatency(r.Latency.P99),
 				strconv.FormatInt(r.ErrorCount(), 10))
 		}
 		b, haveBase := byTarget[0][k]
 		for i := 1; i < len(targets); i++ {
 			o, ok := byTarget[i][k]
 			if !ok || !haveBase {
-				cells = append(cells, "-", "-", "-")
+				cells = append(cells, "-", "-", "-", "-")
 				continue
 			}
-			cells = append(cells, ratio(b.OpsPerSec, o.OpsPerSec),
+			cells = append(cells, ratio(b.OpsPerSec, o.OpsPerSec), ratio(float64(b.CPUPerOp(b.ServerCPU)), float64(o.CPUPerOp(o.ServerCPU))),
 				ratio(float64(b.Latency.P50), float64(o.Latency.P50)), ratio(float64(b.Latency.P99), float64(o.Latency.P99)))
 		}
 		writeRow(tw, cells)
@@ -112,7 +116,21 @@ func WriteComparison(w io.Writer, targets []Target) error {
 	if err := tw.Flush(); err != nil {
 		return err
 	}
+	if measuredCPU(targets) {
+		fmt.Fprintln(w, "cpu/op: CPU time (user + system) of all the target's servers per request; gen cpu: the load generator's")
+	}
 	return writeMemory(w, targets)
+}
+
+func measuredCPU(targets []Target) bool {
+	for _, t := range targets {
+		for _, r := range t.Results {
+			if r.ServerCPU > 0 || r.ClientCPU > 0 {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // writeMemory prints the per-node memory table, if there is anything to

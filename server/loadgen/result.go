@@ -81,11 +81,25 @@ type Result struct {
 	// PerOp breaks the run down by operation (for mixed workloads: get
 	// and set), keyed by Op.String().
 	PerOp map[string]OpResult `json:"per_op"`
+	// ClientCPU is the CPU time, user and system, that the load
+	// generator's process used during the measurement; ServerCPU is the
+	// servers', if Config.ServerCPU said how to measure it (else 0).
+	ClientCPU time.Duration `json:"client_cpu_ns"`
+	ServerCPU time.Duration `json:"server_cpu_ns,omitempty"`
 	// Root is the znode the run worked under (deleted at the end).
 	Root string `json:"root"`
 	// Histogram holds every successful request's latency in microseconds,
 	// for merging runs or printing other percentiles.
 	Histogram *hdrhistogram.Histogram `json:"-"`
+}
+
+// CPUPerOp divides a CPU time of the run by its successful requests; 0
+// if there were none.
+func (r Result) CPUPerOp(cpu time.Duration) time.Duration {
+	if r.Ops == 0 {
+		return 0
+	}
+	return cpu / time.Duration(r.Ops)
 }
 
 // ErrorCount is the total number of failed requests.

@@ -39,10 +39,11 @@ func TestStandaloneComparison(t *testing.T) {
 		payload = 128
 		znodes  = 100_000
 	)
-	measure := func(name string, addr string) []loadgen.Result {
+	measure := func(name string, addr string, pid int) []loadgen.Result {
 		results, err := loadgen.RunWorkloads(t.Context(), loadgen.Config{
 			Servers: []string{addr}, Clients: clients, Duration: duration,
 			Warmup: 2 * time.Second, PayloadSize: payload, KeySpace: 1000,
+			ServerCPU: func() (time.Duration, error) { return loadgen.ProcessCPU(pid) },
 		}, workloads, name, func(r loadgen.Result) {
 			t.Logf("%s %s: %.0f ops/s p50 %v p99 %v errors %v", name, r.Workload, r.OpsPerSec, r.Latency.P50, r.Latency.P99, r.Errors)
 		})
@@ -64,14 +65,14 @@ func TestStandaloneComparison(t *testing.T) {
 	}
 
 	zkdAddr, zkdPid, stopZkd := startZkdBinary(t, bin)
-	zkdResults := measure("zkd", zkdAddr)
+	zkdResults := measure("zkd", zkdAddr, zkdPid)
 	stopZkd()
 	zkdAddr, zkdPid, stopZkd = startZkdBinary(t, bin)
 	zkdMem := memory(zkdAddr, zkdPid)
 	stopZkd()
 
 	apache := testpeer.StartApacheZK(t, testpeer.ApacheOptions{DisableAdminServer: true})
-	apacheResults := measure("Apache", apache.Addr)
+	apacheResults := measure("Apache", apache.Addr, apache.Pid())
 	apache.Stop()
 	apache = testpeer.StartApacheZK(t, testpeer.ApacheOptions{DisableAdminServer: true})
 	apacheMem := memory(apache.Addr, apache.Pid())
