@@ -52,3 +52,20 @@ func Register(reg prometheus.Registerer, version string) error {
 	}
 	return nil
 }
+
+// RegisterConfigWarnings adds zkd_config_warnings: how many warnings
+// loading zoo.cfg gave (settings ignored or corrected, each logged once at
+// start-up), so that an operator sees from the metrics alone that a
+// server runs on other settings than the file says, long after the log
+// lines have rotated away.
+func RegisterConfigWarnings(reg prometheus.Registerer, warnings int) error {
+	g := prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "zkd_config_warnings",
+		Help: "Warnings loading zoo.cfg gave at start-up: settings ignored or corrected, each logged.",
+	})
+	g.Set(float64(warnings))
+	if err := reg.Register(g); err != nil {
+		return fmt.Errorf("register config warnings: %w", err)
+	}
+	return nil
+}

@@ -133,7 +133,10 @@ func runServer(args []string, stderr io.Writer) error {
 		return err
 	}
 
-	var cfg *config.Config
+	var (
+		cfg      *config.Config
+		warnings []string
+	)
 	switch fs.NArg() {
 	case 0:
 		cfg = config.Default()
@@ -144,7 +147,6 @@ func runServer(args []string, stderr io.Writer) error {
 		cfg.DataDir = dir
 		logger.Info().Str("dataDir", dir).Msg("no zoo.cfg given: running standalone on the embedded default config")
 	case 1:
-		var warnings []string
 		cfg, warnings, err = config.Load(fs.Arg(0))
 		if err != nil {
 			return err
@@ -185,6 +187,9 @@ func runServer(args []string, stderr io.Writer) error {
 	}
 
 	reg := metrics.NewRegistry(version)
+	if err := metrics.RegisterConfigWarnings(reg, len(warnings)); err != nil {
+		return err
+	}
 	snapDir := filepath.Join(cfg.DataDir, storage.VersionDir)
 	logDir := filepath.Join(cfg.TxnLogDir(), storage.VersionDir)
 	var (

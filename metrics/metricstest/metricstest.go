@@ -37,6 +37,9 @@ func Server(t testing.TB) (*prometheus.Registry, []prometheus.Collector) {
 	if err := metrics.Register(rec, "test"); err != nil {
 		t.Fatal(err)
 	}
+	if err := metrics.RegisterConfigWarnings(rec, 0); err != nil {
+		t.Fatal(err)
+	}
 	cfg := config.Default()
 	cfg.DataDir = t.TempDir()
 	logger := zerolog.Nop()
