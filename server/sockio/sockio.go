@@ -42,19 +42,40 @@ import (
 // a plain net.Conn underneath for connections without a file descriptor
 // (net.Pipe in tests): then Read and Write are the net.Conn's own, and
 // TryWrite never writes.
+//
+// RawConn takes a callback per call; a closure over each call's buffer and
+// results would be allocated on every read and write. So the callbacks
+// are bound once, to state kept in the Conn: one read and one write may
+// be in progress at a time (Read from one goroutine, Write and TryWrite
+// from one at a time), as with the bufio.Reader and Writer that use it.
 type Conn struct {
 	nc  net.Conn
 	raw syscall.RawConn // nil: no descriptor
+
+	rd struct {
+		p   []byte
+		n   int
+		err error
+		fn  func(fd uintptr) bool
+	}
+	wr struct {
+		p   []byte
+		n   int
+		err error
+		fn  func(fd uintptr) bool // Write's
+		try func(fd uintptr) bool // TryWrite's
+	}
 }
 
 // New wraps nc.
-func New(nc net.Conn) Conn {
-	c := Conn{nc: nc}
+func New(nc net.Conn) *Conn {
+	c := &Conn{nc: nc}
 	if sc, ok := nc.(syscall.Conn); ok && rawSyscalls {
 		if raw, err := sc.SyscallConn(); err == nil {
 			c.raw = raw
 		}
 	}
+	c.rd.fn, c.wr.fn, c.wr.try = c.readReady, c.writeReady, c.tryWriteReady
 	return c
 }
 
@@ -62,57 +83,47 @@ func New(nc net.Conn) Conn {
 // many bytes that was (0 when the socket buffer is full, the connection
 // failed or has no descriptor: the caller queues the rest, and the
 // writer goroutine meets any error).
-func (c Conn) TryWrite(b []byte) int {
+func (c *Conn) TryWrite(b []byte) int {
 	if c.raw == nil || len(b) == 0 {
 		return 0
 	}
-	var n int
-	err := c.raw.Write(func(fd uintptr) bool {
-		for {
-			m, err := writeFD(fd, b)
-			if err == syscall.EINTR {
-				continue
-			}
-			if err == nil && m > 0 {
-				n = m
-			}
-			return true // never wait for writability: that is the writer's job
-		}
-	})
+	c.wr.p, c.wr.n = b, 0
+	err := c.raw.Write(c.wr.try)
+	n := c.wr.n
+	c.wr.p = nil
 	if err != nil {
 		return 0
 	}
 	return n
 }
 
+func (c *Conn) tryWriteReady(fd uintptr) bool {
+	for {
+		m, err := writeFD(fd, c.wr.p)
+		if err == syscall.EINTR {
+			continue
+		}
+		if err == nil && m > 0 {
+			c.wr.n = m
+		}
+		return true // never wait for writability: that is the writer's job
+	}
+}
+
 // Read is net.Conn's Read: it waits until some bytes are available (or
 // the read deadline passes, or the connection is closed) and returns
 // io.EOF once the peer has closed its side.
-func (c Conn) Read(p []byte) (int, error) {
+func (c *Conn) Read(p []byte) (int, error) {
 	if c.raw == nil {
 		return c.nc.Read(p)
 	}
 	if len(p) == 0 {
 		return 0, nil
 	}
-	var n int
-	var rerr error
-	err := c.raw.Read(func(fd uintptr) bool {
-		for {
-			m, err := readFD(fd, p)
-			switch err {
-			case nil:
-				n = m
-			case syscall.EINTR:
-				continue
-			case syscall.EAGAIN:
-				return false // wait until readable
-			default:
-				rerr = err
-			}
-			return true
-		}
-	})
+	c.rd.p, c.rd.n, c.rd.err = p, 0, nil
+	err := c.raw.Read(c.rd.fn)
+	n, rerr := c.rd.n, c.rd.err
+	c.rd.p = nil
 	switch {
 	case err != nil: // closed or deadline: already a *net.OpError
 		return 0, err
@@ -124,34 +135,34 @@ func (c Conn) Read(p []byte) (int, error) {
 	return n, nil
 }
 
+func (c *Conn) readReady(fd uintptr) bool {
+	for {
+		m, err := readFD(fd, c.rd.p)
+		switch err {
+		case nil:
+			c.rd.n = m
+		case syscall.EINTR:
+			continue
+		case syscall.EAGAIN:
+			return false // wait until readable
+		default:
+			c.rd.err = err
+		}
+		return true
+	}
+}
+
 // Write is net.Conn's Write: it returns once all of p is in the socket
 // buffer, or with an error (the write deadline passed, the connection
 // failed or was closed) and the count written before it.
-func (c Conn) Write(p []byte) (int, error) {
+func (c *Conn) Write(p []byte) (int, error) {
 	if c.raw == nil {
 		return c.nc.Write(p)
 	}
-	var n int
-	var werr error
-	err := c.raw.Write(func(fd uintptr) bool {
-		for n < len(p) {
-			m, err := writeFD(fd, p[n:])
-			switch err {
-			case nil:
-				if m == 0 {
-					return false // cannot happen on a socket; wait rather than spin
-				}
-				n += m
-			case syscall.EINTR:
-			case syscall.EAGAIN:
-				return false // wait until writable, then go on from n
-			default:
-				werr = err
-				return true
-			}
-		}
-		return true
-	})
+	c.wr.p, c.wr.n, c.wr.err = p, 0, nil
+	err := c.raw.Write(c.wr.fn)
+	n, werr := c.wr.n, c.wr.err
+	c.wr.p = nil
 	switch {
 	case err != nil:
 		return n, err
@@ -161,10 +172,30 @@ func (c Conn) Write(p []byte) (int, error) {
 	return n, nil
 }
 
+func (c *Conn) writeReady(fd uintptr) bool {
+	for c.wr.n < len(c.wr.p) {
+		m, err := writeFD(fd, c.wr.p[c.wr.n:])
+		switch err {
+		case nil:
+			if m == 0 {
+				return false // cannot happen on a socket; wait rather than spin
+			}
+			c.wr.n += m
+		case syscall.EINTR:
+		case syscall.EAGAIN:
+			return false // wait until writable, then go on from n
+		default:
+			c.wr.err = err
+			return true
+		}
+	}
+	return true
+}
+
 // opError words a system call's error as net.Conn would.
-func (c Conn) opError(op string, err error) error {
+func (c *Conn) opError(op string, err error) error {
 	return &net.OpError{Op: op, Net: c.nc.LocalAddr().Network(), Source: c.nc.LocalAddr(), Addr: c.nc.RemoteAddr(),
 		Err: os.NewSyscallError(op, err)}
 }
 
-var _ io.ReadWriter = Conn{}
+var _ io.ReadWriter = (*Conn)(nil)

@@ -13,7 +13,7 @@ import (
 // the writer is idle (see the package documentation).
 type Writer struct {
 	nc      net.Conn
-	conn    Conn
+	conn    *Conn
 	timeout time.Duration
 	onWrite func(n int)
 

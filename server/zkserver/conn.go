@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net"
 	"sync"
 	"sync/atomic"
@@ -88,7 +89,7 @@ type connStats struct {
 	count      atomic.Int64
 	lastCxid   atomic.Int32
 	lastZxid   atomic.Int64
-	lastOp     atomic.Value // string
+	lastOp     atomic.Int32 // proto.Op of the last reply, or noLastOp (an op code, not its name, so storing it allocates nothing)
 	lastResp   atomic.Int64 // unix ms
 }
 
@@ -112,7 +113,7 @@ func newConn(srv *Server, nc net.Conn, id uint64) *conn {
 	}
 	c.identity.Store(&auth.Identity{RemoteIP: c.remoteIP})
 	c.stats.minLatency.Store(-1)
-	c.stats.lastOp.Store("NA")
+	c.stats.lastOp.Store(noLastOp)
 	return c
 }
 
@@ -126,13 +127,13 @@ func (c *conn) Process(ev watch.Event) {
 		return
 	}
 	state := proto.StateSyncConnected
-	e := jute.NewEncoder(make([]byte, 4, 64))
+	e := c.srv.frames.get()
 	hdr := proto.ReplyHeader{Xid: proto.XidNotification, Zxid: -1, Err: 0}
 	hdr.Encode(e)
 	body := proto.WatcherEvent{Type: ev.Type, State: state, Path: ev.Path}
 	body.Encode(e)
 	c.srv.metrics.Notifications.Inc()
-	c.enqueue(e.Bytes())
+	c.send(e)
 }
 
 var _ watch.Watcher = (*conn)(nil)
@@ -144,6 +145,42 @@ func frame(b []byte) []byte {
 	return b
 }
 
+// maxPooledFrame bounds the buffers framePool keeps: a reply carrying a
+// megabyte of data should not pin a megabyte while it waits in the pool.
+const maxPooledFrame = 16 << 10
+
+// framePool recycles the encoders that replies and notifications are
+// built in. A frame the socket takes at once, as nearly every one does on
+// a healthy connection, leaves its buffer free for the next frame, so a
+// request's reply costs no allocation; a frame the writer has to queue
+// keeps its buffer, and the pool makes a new one.
+type framePool struct{ p sync.Pool }
+
+// get returns an empty encoder with 4 bytes reserved for the length.
+func (fp *framePool) get() *jute.Encoder {
+	e, _ := fp.p.Get().(*jute.Encoder)
+	if e == nil {
+		e = jute.NewEncoder(make([]byte, 0, 256))
+	}
+	e.Reset()
+	e.Int(0) // the length, filled in by frame
+	return e
+}
+
+func (fp *framePool) put(e *jute.Encoder) {
+	if cap(e.Bytes()) <= maxPooledFrame {
+		fp.p.Put(e)
+	}
+}
+
+// send queues the frame built in e (from framePool.get) and recycles e
+// unless the writer kept its buffer.
+func (c *conn) send(e *jute.Encoder) {
+	if !c.enqueue(e.Bytes()) {
+		c.srv.frames.put(e)
+	}
+}
+
 // reply encodes and queues a reply header and an optional body. A reply
 // to a connection that already went away is counted (ZooKeeper's
 // stale_replies) and discarded.
@@ -153,22 +190,26 @@ func (c *conn) reply(hdr proto.ReplyHeader, body proto.Record) {
 		c.srv.stats.staleReplies.Add(1)
 		return
 	}
-	e := jute.NewEncoder(make([]byte, 4, 128))
+	e := c.srv.frames.get()
 	hdr.Encode(e)
 	if body != nil && hdr.Err == proto.ErrOK {
 		body.Encode(e)
 	}
 	c.stats.lastZxid.Store(hdr.Zxid)
-	c.enqueue(e.Bytes())
+	c.send(e)
 }
 
-// enqueue queues one frame (with its 4 reserved length bytes) for the writer.
-func (c *conn) enqueue(b []byte) {
+// enqueue queues one frame (with its 4 reserved length bytes) for the
+// writer. It reports whether the writer kept b: false when the socket
+// took all of it at once (or the connection is closing), so that the
+// caller may reuse b.
+func (c *conn) enqueue(b []byte) (kept bool) {
 	b = frame(b)
-	_, queued, ok := c.out.Write(b)
+	frames, queued, ok := c.out.Write(b)
 	if !ok {
-		return
+		return false
 	}
+	kept = frames > 0
 	c.srv.metrics.PacketsSent.Inc()
 	c.srv.stats.packetsSent.Add(1)
 	c.stats.sent.Add(1)
@@ -179,6 +220,7 @@ func (c *conn) enqueue(b []byte) {
 			Msg("closing connection: client is not reading its replies")
 		c.close("slow_client")
 	}
+	return kept
 }
 
 // closeAfterFlush stops accepting frames and closes the connection once
@@ -260,11 +302,18 @@ var errFrameLength = errors.New("frame length out of range")
 
 // readFrame reads one length-prefixed frame into buf (grown as needed).
 func (c *conn) readFrame(r *bufio.Reader, buf []byte) ([]byte, error) {
-	var lb [4]byte
-	if _, err := io.ReadFull(r, lb[:]); err != nil {
+	// Peek reads the length in r's buffer: a [4]byte handed to
+	// io.ReadFull would escape, one allocation per request.
+	lb, err := r.Peek(4)
+	if err != nil {
+		if len(lb) > 0 && errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF // as io.ReadFull says it
+		}
 		return nil, err
 	}
-	return c.readBody(r, int32(binary.BigEndian.Uint32(lb[:])), buf)
+	n := int32(binary.BigEndian.Uint32(lb))
+	_, _ = r.Discard(4) // cannot fail: the 4 bytes are buffered
+	return c.readBody(r, n, buf)
 }
 
 func (c *conn) readBody(r *bufio.Reader, n int32, buf []byte) ([]byte, error) {
@@ -360,9 +409,20 @@ func (c *conn) recordLatency(start time.Time, op proto.Op, cxid int32) {
 		}
 	}
 	c.stats.lastCxid.Store(cxid)
-	c.stats.lastOp.Store(shortOp(op))
+	c.stats.lastOp.Store(op)
 	c.stats.lastResp.Store(time.Now().UnixMilli())
 	c.srv.stats.recordLatency(ms)
+}
+
+// noLastOp marks a connection that has had no reply yet (cons: lop=NA).
+const noLastOp = math.MinInt32
+
+// lastOpName is what cons prints as lop for a conn's stats.lastOp.
+func lastOpName(op proto.Op) string {
+	if op == noLastOp {
+		return "NA"
+	}
+	return shortOp(op)
 }
 
 // shortOp is the four-letter code ZooKeeper's cons prints as lop.

@@ -112,7 +112,7 @@ func (f fourLetterSource) Connections() []fourlw.ConnInfo {
 			Received:    c.stats.received.Load(),
 			Sent:        c.stats.sent.Load(),
 			SessionID:   c.sessionID.Load(),
-			LastOp:      c.stats.lastOp.Load().(string),
+			LastOp:      lastOpName(c.stats.lastOp.Load()),
 			Established: c.started,
 			FourLetter:  c.fourLetter.Load(),
 			Timeout:     c.timeoutMs.Load(),
@@ -147,7 +147,7 @@ func (f fourLetterSource) ResetConnStats() {
 		c.stats.sent.Store(0)
 		c.stats.lastCxid.Store(-1)
 		c.stats.lastZxid.Store(-1)
-		c.stats.lastOp.Store("NA")
+		c.stats.lastOp.Store(noLastOp)
 		c.stats.lastResp.Store(0)
 	}
 }

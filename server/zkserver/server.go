@@ -180,6 +180,8 @@ type Server struct {
 	perIP    map[string]int
 	nextConn atomic.Uint64
 
+	frames framePool // reply and notification buffers
+
 	started   time.Time
 	traceMask *fourlw.TraceMask
 	tracing   *tracing // nil: tracing off
@@ -683,9 +685,9 @@ func (s *Server) bindSession(c *conn, id int64) {
 
 func (s *Server) invalidSession(c *conn) {
 	resp := proto.ConnectResponse{Passwd: make([]byte, 16), HasReadOnly: c.hasReadOnly}
-	e := jute.NewEncoder(make([]byte, 4, 64))
+	e := s.frames.get()
 	resp.Encode(e)
-	c.enqueue(e.Bytes())
+	c.send(e)
 	c.closeAfterFlush("session_expired")
 }
 
@@ -696,9 +698,9 @@ func (s *Server) sendConnectResponse(c *conn, id int64, timeoutMs int32) {
 		Passwd:      session.Password(id),
 		HasReadOnly: c.hasReadOnly,
 	}
-	e := jute.NewEncoder(make([]byte, 4, 64))
+	e := s.frames.get()
 	resp.Encode(e)
-	c.enqueue(e.Bytes())
+	c.send(e)
 }
 
 func (s *Server) negotiate(requested time.Duration) time.Duration {
