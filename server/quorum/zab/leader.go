@@ -97,7 +97,7 @@ func (n *Node) dropHandler(id int64) {
 
 func (n *Node) idsIn(state handlerState, voters bool) []int64 {
 	var ids []int64
-	for _, id := range n.learnerIDs() {
+	for _, id := range n.learners {
 		if h := n.handlers[id]; h != nil && h.state >= state && (!voters || !h.observer) {
 			ids = append(ids, id)
 		}
@@ -115,7 +115,7 @@ func (n *Node) leaderProgress() {
 		// getEpochToPropose: one more than any acceptedEpoch seen,
 		// observers' included.
 		e := n.acceptedEpoch
-		for _, id := range n.learnerIDs() {
+		for _, id := range n.learners {
 			if h := n.handlers[id]; h != nil {
 				e = max(e, h.accepted)
 			}
@@ -126,7 +126,7 @@ func (n *Node) leaderProgress() {
 		ae := n.epoch
 		n.pending.SetAcceptedEpoch = &ae
 		n.phaseStart = n.tick
-		for _, id := range n.learnerIDs() {
+		for _, id := range n.learners {
 			if h := n.handlers[id]; h != nil && h.state == hsInfo {
 				n.sendLeaderInfo(h)
 			}
@@ -139,7 +139,7 @@ func (n *Node) leaderProgress() {
 		n.currentDurable = false
 		ce := n.epoch
 		n.pending.SetCurrentEpoch = &ce
-		for _, id := range n.learnerIDs() {
+		for _, id := range n.learners {
 			if h := n.handlers[id]; h != nil && h.state == hsEpochAcked {
 				n.syncLearner(h)
 			}
@@ -151,7 +151,7 @@ func (n *Node) leaderProgress() {
 		n.pending.Established = true
 		n.lastPing = n.tick
 		n.commitUpTo(n.lastLogged)
-		for _, id := range n.learnerIDs() {
+		for _, id := range n.learners {
 			h := n.handlers[id]
 			if h == nil {
 				continue
@@ -273,7 +273,7 @@ func (n *Node) tryCommit() {
 			n.histBase = n.hist[extra-1].Zxid()
 			n.hist = n.hist[extra:]
 		}
-		for _, id := range n.learnerIDs() {
+		for _, id := range n.learners {
 			h := n.handlers[id]
 			if h == nil || h.state < hsNewLeaderSent {
 				continue
@@ -307,7 +307,7 @@ func (n *Node) leaderTick() {
 		}
 		return
 	}
-	for _, id := range n.learnerIDs() {
+	for _, id := range n.learners {
 		h := n.handlers[id]
 		if h == nil {
 			continue

@@ -79,11 +79,16 @@ type learnerSync struct {
 
 // Node is one peer's ZAB state machine. It is not safe for concurrent use.
 type Node struct {
-	cfg    Config
-	st     Storage
-	role   Role
-	phase  Phase
-	leader int64
+	cfg Config
+	// learners lists the other peers in a fixed order, so that the core's
+	// output never depends on map iteration order. The membership is fixed
+	// for a Node's life, so it is made once (the leader walks it for every
+	// proposal and commit); nothing may modify it.
+	learners []int64
+	st       Storage
+	role     Role
+	phase    Phase
+	leader   int64
 
 	tick    int
 	stopped bool
@@ -128,6 +133,7 @@ func New(cfg Config, st Storage, leader int64) *Node {
 		cfg.CommitLogCount = DefaultCommitLogCount
 	}
 	n := &Node{cfg: cfg, st: st, leader: leader, phase: Discovery, handlers: map[int64]*handler{}}
+	n.learners = otherPeers(cfg)
 	if err := cfg.validate(); err != nil {
 		n.stepDown(err)
 		return n
@@ -327,7 +333,7 @@ func (n *Node) ProposeEntry(e Entry) (int64, error) {
 	n.lastLogged = hdr.Zxid
 	n.pending.Append = append(n.pending.Append, e)
 	n.outstanding = append(n.outstanding, &proposal{e: e, acks: map[int64]bool{}, tick: n.tick})
-	for _, id := range n.learnerIDs() {
+	for _, id := range n.learners {
 		if h := n.handlers[id]; h != nil && !h.observer && h.state >= hsNewLeaderSent {
 			n.send(Message{Type: MsgProposal, To: id, Zxid: hdr.Zxid, Entry: &e})
 		}
@@ -398,12 +404,11 @@ func (n *Node) isQuorum(self bool, ids []int64) bool {
 	return 2*c > len(n.cfg.Voters)
 }
 
-// learnerIDs lists the other peers in a fixed order, so that the core's
-// output never depends on map iteration order.
-func (n *Node) learnerIDs() []int64 {
-	ids := make([]int64, 0, len(n.cfg.Voters)+len(n.cfg.Observers))
-	for _, id := range append(append([]int64(nil), n.cfg.Voters...), n.cfg.Observers...) {
-		if id != n.cfg.ID {
+// otherPeers is every voter and observer of cfg but cfg.ID, sorted.
+func otherPeers(cfg Config) []int64 {
+	ids := make([]int64, 0, len(cfg.Voters)+len(cfg.Observers))
+	for _, id := range slices.Concat(cfg.Voters, cfg.Observers) {
+		if id != cfg.ID {
 			ids = append(ids, id)
 		}
 	}
