@@ -14,9 +14,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
-	dto "github.com/prometheus/client_model/go"
 	"github.com/rs/zerolog"
 
+	"github.com/zkd-io/zkd/metrics/metricvalue"
 	"github.com/zkd-io/zkd/server/proto"
 )
 
@@ -449,12 +449,9 @@ func TestGroupCommitMetricsAndSlowFsync(t *testing.T) {
 				t.Errorf("txns-per-fsync collected %d series", n)
 			}
 			if tc.forceSync {
-				var pm dto.Metric
-				if err := m.txnsPerFsync.Write(&pm); err != nil {
-					t.Fatal(err)
-				}
-				if h := pm.GetHistogram(); h.GetSampleCount() != 2 || h.GetSampleSum() != 8 {
-					t.Errorf("txns per fsync: %d samples summing to %v, want 2 summing to 8", h.GetSampleCount(), h.GetSampleSum())
+				const name = "zkd_txnlog_txns_per_fsync"
+				if n, sum := metricvalue.Of(t, reg, name), metricvalue.Sum(t, reg, name); n != 2 || sum != 8 {
+					t.Errorf("txns per fsync: %v samples summing to %v, want 2 summing to 8", n, sum)
 				}
 			}
 			if got := testutil.ToFloat64(m.files); got != 1 {
