@@ -39,8 +39,11 @@ func (n *Node) leaderStep(m Message) error {
 		// (currentEpoch, lastZxid). Later, a learner that was synced in
 		// this epoch and reconnects has a newer currentEpoch and last zxid
 		// than the leader had at New, and is simply synced again
-		// (ZooKeeper's waitForEpochAck returns once electionFinished).
-		if n.phase == Discovery && (h.peerEpoch > n.startEpoch || (h.peerEpoch == n.startEpoch && h.peerLast > n.startLast)) {
+		// (ZooKeeper's waitForEpochAck returns once electionFinished). A
+		// learner that had already accepted the epoch is not counted in
+		// that quorum, so it is not checked either (ZooKeeper skips -1).
+		if n.phase == Discovery && h.peerEpoch != EpochAlreadyAccepted &&
+			(h.peerEpoch > n.startEpoch || (h.peerEpoch == n.startEpoch && h.peerLast > n.startLast)) {
 			n.stepDown(fmt.Errorf("zab: follower %d is ahead of the leader: its (currentEpoch, lastZxid) is (%d, %#x), ours (%d, %#x)",
 				m.From, h.peerEpoch, h.peerLast, n.startEpoch, n.startLast))
 			return nil
@@ -105,6 +108,19 @@ func (n *Node) idsIn(state handlerState, voters bool) []int64 {
 	return ids
 }
 
+// epochAckers lists the voters whose ACKEPOCH counts toward the new
+// epoch's quorum: not those that had accepted the epoch already
+// (ZooKeeper's waitForEpochAck leaves them out of electingFollowers).
+func (n *Node) epochAckers() []int64 {
+	var ids []int64
+	for _, id := range n.idsIn(hsEpochAcked, true) {
+		if n.handlers[id].peerEpoch != EpochAlreadyAccepted {
+			ids = append(ids, id)
+		}
+	}
+	return ids
+}
+
 // leaderProgress moves the leader through discovery and synchronization
 // as soon as the quorums it waits for are complete.
 func (n *Node) leaderProgress() {
@@ -132,7 +148,7 @@ func (n *Node) leaderProgress() {
 			}
 		}
 	}
-	if n.phase == Discovery && n.epoch != 0 && n.acceptedDurable && n.isQuorum(true, n.idsIn(hsEpochAcked, true)) {
+	if n.phase == Discovery && n.epoch != 0 && n.acceptedDurable && n.isQuorum(true, n.epochAckers()) {
 		n.phase = Synchronization
 		n.phaseStart = n.tick
 		n.currentEpoch = n.epoch

@@ -139,17 +139,24 @@ func (n *Node) onLeaderInfo(m Message) error {
 		n.stepDown(fmt.Errorf("zab: leader's epoch %d is less than our accepted epoch %d", newEpoch, n.acceptedEpoch))
 		return nil
 	}
+	ackEpoch := n.currentEpoch
 	if newEpoch > n.acceptedEpoch {
 		n.acceptedEpoch = newEpoch
 		ae := newEpoch
 		n.pending.SetAcceptedEpoch = &ae
+	} else {
+		// Accepted before: from this leader on an earlier connection, or
+		// from another leader that chose the same epoch. Each learner may
+		// help one leader establish an epoch, or two leaders could each
+		// gather a quorum for it through the same learner; so, as
+		// ZooKeeper's learner does, say so instead of giving currentEpoch,
+		// and the leader does not count this ack (it syncs the learner
+		// once a quorum of others has acked).
+		ackEpoch = EpochAlreadyAccepted
 	}
 	n.epoch = newEpoch
 	n.ackedEpoch = true
-	// ZooKeeper sends -1 instead of currentEpoch when the epoch was already
-	// accepted; the core always sends the real value so that the leader's
-	// "follower is ahead" check always has it. The wire adapter may map it.
-	n.send(Message{Type: MsgAckEpoch, To: n.leader, Zxid: n.lastLogged, Epoch: n.currentEpoch})
+	n.send(Message{Type: MsgAckEpoch, To: n.leader, Zxid: n.lastLogged, Epoch: ackEpoch})
 	return nil
 }
 

@@ -47,7 +47,7 @@ type handler struct {
 	state     handlerState
 	accepted  int64 // acceptedEpoch from FOLLOWERINFO
 	peerLast  int64 // from ACKEPOCH
-	peerEpoch int64 // currentEpoch from ACKEPOCH
+	peerEpoch int64 // currentEpoch from ACKEPOCH (EpochAlreadyAccepted: not counted for discovery)
 	acked     int64 // newest proposal zxid acked
 	heard     int   // tick of the last message from it
 	since     int   // tick it entered its state

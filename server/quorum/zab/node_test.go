@@ -1,6 +1,8 @@
 package zab
 
 import (
+	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -123,11 +125,12 @@ func TestLearnerEpochHandling(t *testing.T) {
 		accepted     int64
 		leaderEpoch  int64
 		wantAccepted *int64
+		wantAck      int64 // ACKEPOCH's epoch
 		wantStep     string
 	}{
-		{"newer epoch is accepted", 2, 3, ptr(int64(3)), ""},
-		{"same epoch is re-acked", 3, 3, nil, ""},
-		{"older epoch is refused", 4, 3, nil, "less than our accepted epoch"},
+		{"newer epoch is accepted", 2, 3, ptr(int64(3)), 1, ""},
+		{"same epoch is re-acked as already accepted", 3, 3, nil, EpochAlreadyAccepted, ""},
+		{"older epoch is refused", 4, 3, nil, 0, "less than our accepted epoch"},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -150,8 +153,8 @@ func TestLearnerEpochHandling(t *testing.T) {
 			if (rd.SetAcceptedEpoch == nil) != (tc.wantAccepted == nil) || (tc.wantAccepted != nil && *rd.SetAcceptedEpoch != *tc.wantAccepted) {
 				t.Errorf("SetAcceptedEpoch = %v, want %v", rd.SetAcceptedEpoch, tc.wantAccepted)
 			}
-			if len(rd.Messages) != 1 || rd.Messages[0].Type != MsgAckEpoch || rd.Messages[0].Zxid != makeZxid(1, 1) || rd.Messages[0].Epoch != 1 {
-				t.Errorf("messages = %v, want ACKEPOCH(last=%#x, epoch 1)", rd.Messages, makeZxid(1, 1))
+			if len(rd.Messages) != 1 || rd.Messages[0].Type != MsgAckEpoch || rd.Messages[0].Zxid != makeZxid(1, 1) || rd.Messages[0].Epoch != tc.wantAck {
+				t.Errorf("messages = %v, want ACKEPOCH(last=%#x, epoch %d)", rd.Messages, makeZxid(1, 1), tc.wantAck)
 			}
 		})
 	}
@@ -402,6 +405,57 @@ func TestLeaderPhases(t *testing.T) {
 	}
 }
 
+// TestLeaderSkipsAlreadyAcceptedEpochAcks: an ACKEPOCH from a learner
+// that had accepted the epoch before does not complete discovery (it
+// could have helped another leader to the same epoch), is not checked for
+// being ahead, and its learner is synced once others complete the quorum.
+func TestLeaderSkipsAlreadyAcceptedEpochAcks(t *testing.T) {
+	cfg := testCfg(1)
+	cfg.Voters = []int64{1, 2, 3, 4, 5}
+	n := New(cfg, storeWith(2, 2, ent(2, 1)), 1)
+	step := func(m Message) {
+		t.Helper()
+		m.To = 1
+		if err := n.Step(m); err != nil {
+			t.Fatalf("%v: %v", m, err)
+		}
+	}
+	step(Message{Type: MsgFollowerInfo, From: 2, Zxid: makeZxid(2, 0)})
+	step(Message{Type: MsgFollowerInfo, From: 3, Zxid: makeZxid(2, 0)})
+	n.Advance(n.Ready()) // epoch 3 chosen, LEADERINFO sent to 2 and 3
+	// 2 had accepted epoch 3 elsewhere; its log (which would be "ahead")
+	// is not held against the leader.
+	step(Message{Type: MsgAckEpoch, From: 2, Zxid: makeZxid(2, 9), Epoch: EpochAlreadyAccepted})
+	rd := n.Ready()
+	if rd.StepDown != nil || rd.SetCurrentEpoch != nil || len(rd.Messages) != 0 {
+		t.Fatalf("after an already-accepted ack only (leader + 0 of 4 counted): %+v", rd)
+	}
+	n.Advance(rd)
+	step(Message{Type: MsgFollowerInfo, From: 4, Zxid: makeZxid(2, 0)})
+	n.Advance(n.Ready())
+	step(Message{Type: MsgAckEpoch, From: 3, Zxid: makeZxid(2, 1), Epoch: 2})
+	rd = n.Ready()
+	if rd.SetCurrentEpoch != nil {
+		t.Fatalf("discovery ended with leader, 3 and an already-accepted ack (2 of 5 counted)")
+	}
+	n.Advance(rd)
+	step(Message{Type: MsgAckEpoch, From: 4, Zxid: makeZxid(2, 1), Epoch: 2})
+	rd = n.Ready()
+	if rd.SetCurrentEpoch == nil || *rd.SetCurrentEpoch != 3 {
+		t.Fatalf("SetCurrentEpoch = %v, want 3 once leader, 3 and 4 acked", rd.SetCurrentEpoch)
+	}
+	synced := map[int64]MsgType{}
+	for _, m := range rd.Messages {
+		if _, ok := synced[m.To]; !ok {
+			synced[m.To] = m.Type
+		}
+	}
+	// 2's log runs past the leader's: it is truncated; 3 and 4 get a DIFF.
+	if want := map[int64]MsgType{2: MsgTrunc, 3: MsgDiff, 4: MsgDiff}; fmt.Sprint(synced) != fmt.Sprint(want) {
+		t.Errorf("first sync message per learner %v, want %v", synced, want)
+	}
+}
+
 func TestLeaderAbortsWhenFollowerAhead(t *testing.T) {
 	n := New(testCfg(1), storeWith(2, 2, ent(2, 1)), 1)
 	n.Step(Message{Type: MsgFollowerInfo, From: 2, To: 1, Zxid: makeZxid(2, 0)})
@@ -482,5 +536,118 @@ func TestObserverSyncWithHistory(t *testing.T) {
 	}
 	if rd := n.Ready(); rd.StepDown == nil {
 		t.Errorf("observer accepted a PROPOSAL in broadcast")
+	}
+}
+
+// TestOneDiscoveryPerLearnerAndEpoch replays, message by message, how two
+// leaders of five voters could both complete discovery of the same epoch
+// if a learner's second ack of an epoch counted: C (3) sends FOLLOWERINFO
+// to A (1), which picks epoch 2 with B (2) and C, but C's connection drops
+// before the LEADERINFO; C follows D (4), which also picks epoch 2 (with C
+// and E (5), none of which had accepted it) and completes discovery; then
+// C returns to A, still in discovery, and acks epoch 2 again. Counting
+// that ack would give A the quorum {A, B, C} while D holds {D, C, E}: two
+// leaders of one epoch, whose histories diverge (and D would TRUNC what A
+// committed through C). C's second ack says the epoch was already
+// accepted, and A must wait for another learner.
+func TestOneDiscoveryPerLearnerAndEpoch(t *testing.T) {
+	cfg := func(id int64) Config {
+		c := testCfg(id)
+		c.Voters = []int64{1, 2, 3, 4, 5}
+		return c
+	}
+	stores := map[int64]*memStorage{}
+	for id := int64(1); id <= 5; id++ {
+		stores[id] = storeWith(1, 1, ent(1, 1))
+	}
+	nodes := map[int64]*Node{}
+	var inflight []Message
+	// flush takes a node's Ready: its epochs are made durable, its
+	// messages put in flight; it returns the Ready.
+	flush := func(id int64) Ready {
+		t.Helper()
+		rd := nodes[id].Ready()
+		if rd.StepDown != nil {
+			t.Fatalf("peer %d steps down: %v", id, rd.StepDown)
+		}
+		if rd.SetAcceptedEpoch != nil {
+			stores[id].accepted = *rd.SetAcceptedEpoch
+		}
+		if rd.SetCurrentEpoch != nil {
+			stores[id].current = *rd.SetCurrentEpoch
+		}
+		for _, m := range rd.Messages {
+			m.From = id
+			inflight = append(inflight, m)
+		}
+		nodes[id].Advance(rd)
+		return rd
+	}
+	start := func(id, leader int64) {
+		nodes[id] = New(cfg(id), stores[id], leader)
+		flush(id)
+	}
+	// take removes the message of type typ from `from` to `to` from the
+	// network; deliver also steps it into `to` and returns to's Ready.
+	take := func(typ MsgType, from, to int64) Message {
+		t.Helper()
+		for i, m := range inflight {
+			if m.Type == typ && m.From == from && m.To == to {
+				inflight = slices.Delete(inflight, i, i+1)
+				return m
+			}
+		}
+		t.Fatalf("no %v from %d to %d in flight: %v", typ, from, to, inflight)
+		return Message{}
+	}
+	deliver := func(typ MsgType, from, to int64) Ready {
+		t.Helper()
+		if err := nodes[to].Step(take(typ, from, to)); err != nil {
+			t.Fatal(err)
+		}
+		return flush(to)
+	}
+
+	// A leads B and C; it picks epoch 2 and B acks it.
+	start(1, 1)
+	start(2, 1)
+	start(3, 1)
+	deliver(MsgFollowerInfo, 2, 1)
+	if rd := deliver(MsgFollowerInfo, 3, 1); rd.SetAcceptedEpoch == nil || *rd.SetAcceptedEpoch != 2 {
+		t.Fatalf("A proposes epoch %v, want 2", rd.SetAcceptedEpoch)
+	}
+	deliver(MsgLeaderInfo, 1, 2)
+	deliver(MsgAckEpoch, 2, 1)
+	take(MsgLeaderInfo, 1, 3) // lost with C's connection
+
+	// C follows D instead, with E: D picks epoch 2 too and completes
+	// discovery.
+	start(3, 4)
+	start(4, 4)
+	start(5, 4)
+	deliver(MsgFollowerInfo, 3, 4)
+	if rd := deliver(MsgFollowerInfo, 5, 4); rd.SetAcceptedEpoch == nil || *rd.SetAcceptedEpoch != 2 {
+		t.Fatalf("D proposes epoch %v, want 2", rd.SetAcceptedEpoch)
+	}
+	deliver(MsgLeaderInfo, 4, 3)
+	deliver(MsgLeaderInfo, 4, 5)
+	deliver(MsgAckEpoch, 3, 4)
+	if rd := deliver(MsgAckEpoch, 5, 4); rd.SetCurrentEpoch == nil || *rd.SetCurrentEpoch != 2 {
+		t.Fatalf("D did not complete discovery of epoch 2 with C and E: %v", rd.SetCurrentEpoch)
+	}
+
+	// C goes back to A, which is still in discovery of epoch 2.
+	start(3, 1)
+	deliver(MsgFollowerInfo, 3, 1)
+	deliver(MsgLeaderInfo, 1, 3)
+	ack := take(MsgAckEpoch, 3, 1)
+	if ack.Epoch != EpochAlreadyAccepted {
+		t.Errorf("C's second ack of epoch 2 carries epoch %d, want EpochAlreadyAccepted", ack.Epoch)
+	}
+	if err := nodes[1].Step(ack); err != nil {
+		t.Fatal(err)
+	}
+	if rd := flush(1); rd.SetCurrentEpoch != nil {
+		t.Fatalf("A completed discovery of epoch %d with C's second ack: D completed it with C too", *rd.SetCurrentEpoch)
 	}
 }

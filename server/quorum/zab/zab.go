@@ -92,6 +92,11 @@ const (
 	MsgAckEpoch     MsgType = 18
 )
 
+// EpochAlreadyAccepted is the ACKEPOCH Epoch of a learner that had
+// accepted the leader's epoch before this LEADERINFO (ZooKeeper's -1): the
+// leader does not count it toward the epoch's quorum.
+const EpochAlreadyAccepted int64 = -1
+
 var msgNames = map[MsgType]string{
 	MsgRequest: "REQUEST", MsgProposal: "PROPOSAL", MsgAck: "ACK", MsgCommit: "COMMIT",
 	MsgPing: "PING", MsgSync: "SYNC", MsgInform: "INFORM", MsgNewLeader: "NEWLEADER",
@@ -129,7 +134,8 @@ func (e Entry) Zxid() int64 { return e.Hdr.Zxid }
 //	FOLLOWERINFO,
 //	OBSERVERINFO       Zxid = acceptedEpoch<<32
 //	LEADERINFO         Zxid = newEpoch<<32
-//	ACKEPOCH           Zxid = learner's last logged zxid, Epoch = its currentEpoch
+//	ACKEPOCH           Zxid = learner's last logged zxid, Epoch = its currentEpoch,
+//	                   or EpochAlreadyAccepted
 //	SNAP               Snapshot (Zxid = Snapshot.Zxid)
 //	REQUEST, SYNC,
 //	PING               Data, opaque to the core
