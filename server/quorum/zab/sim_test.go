@@ -224,6 +224,8 @@ func (s *sim) event() {
 		s.partition()
 	case r < 920:
 		s.takeSnapshot()
+	case r < 920+6*f:
+		s.hop()
 	default:
 		s.deliver()
 	}
@@ -357,6 +359,20 @@ func (s *sim) crash() {
 func (s *sim) crashPeer(p *simPeer) {
 	s.logf("crash %d", p.id)
 	p.up, p.node, p.tree = false, nil, nil
+	s.disconnect(p.id)
+}
+
+// hop ends a learner's role as a lost connection to its leader does
+// (ZooKeeper's learner goes back to LOOKING), so that it may follow
+// another leader it can reach: one still in discovery, say, that picked
+// the same epoch as the leader it left.
+func (s *sim) hop() {
+	p := s.peers[s.rng.IntN(len(s.peers))]
+	if p.node == nil || p.node.Status().Role == Leader {
+		return
+	}
+	s.logf("peer %d leaves leader %d", p.id, p.node.Status().Leader)
+	p.node = nil
 	s.disconnect(p.id)
 }
 
