@@ -608,27 +608,28 @@ func TestOneDiscoveryPerLearnerAndEpoch(t *testing.T) {
 		return flush(to)
 	}
 
-	// A leads B and C; it picks epoch 2 and B acks it.
-	start(1, 1)
-	start(2, 1)
-	start(3, 1)
-	deliver(MsgFollowerInfo, 2, 1)
-	if rd := deliver(MsgFollowerInfo, 3, 1); rd.SetAcceptedEpoch == nil || *rd.SetAcceptedEpoch != 2 {
-		t.Fatalf("A proposes epoch %v, want 2", rd.SetAcceptedEpoch)
+	// proposeEpoch2 starts leader and learners a and b under it and
+	// delivers their FOLLOWERINFOs: the leader proposes epoch 2.
+	proposeEpoch2 := func(leader, a, b int64) {
+		t.Helper()
+		for _, id := range []int64{leader, a, b} {
+			start(id, leader)
+		}
+		deliver(MsgFollowerInfo, a, leader)
+		if rd := deliver(MsgFollowerInfo, b, leader); rd.SetAcceptedEpoch == nil || *rd.SetAcceptedEpoch != 2 {
+			t.Fatalf("leader %d proposes epoch %v, want 2", leader, rd.SetAcceptedEpoch)
+		}
 	}
+
+	// A leads B and C; it picks epoch 2 and B acks it.
+	proposeEpoch2(1, 2, 3)
 	deliver(MsgLeaderInfo, 1, 2)
 	deliver(MsgAckEpoch, 2, 1)
 	take(MsgLeaderInfo, 1, 3) // lost with C's connection
 
 	// C follows D instead, with E: D picks epoch 2 too and completes
 	// discovery.
-	start(3, 4)
-	start(4, 4)
-	start(5, 4)
-	deliver(MsgFollowerInfo, 3, 4)
-	if rd := deliver(MsgFollowerInfo, 5, 4); rd.SetAcceptedEpoch == nil || *rd.SetAcceptedEpoch != 2 {
-		t.Fatalf("D proposes epoch %v, want 2", rd.SetAcceptedEpoch)
-	}
+	proposeEpoch2(4, 3, 5)
 	deliver(MsgLeaderInfo, 4, 3)
 	deliver(MsgLeaderInfo, 4, 5)
 	deliver(MsgAckEpoch, 3, 4)
