@@ -91,24 +91,27 @@ func (p *simPeer) appliedZxid() int64 {
 }
 
 type sim struct {
-	t        testing.TB
-	rng      *rand.Rand
-	trace    bool
-	peers    []*simPeer
-	voters   []int64
-	obs      []int64
-	links    [][][]Message // links[from][to], FIFO like a TCP connection
-	broken   [][]bool      // a lost message breaks its connection until a peer restarts its Node
-	group    []int         // partition group per peer
-	global   []Entry       // the committed sequence, as applied anywhere
-	leaders  map[int64]int64
-	cxid     int32
-	step     int
-	failure  string
-	commits  int
-	elected  int
-	faults   bool
-	maxSteps int
+	t      testing.TB
+	rng    *rand.Rand
+	trace  bool
+	peers  []*simPeer
+	voters []int64
+	obs    []int64
+	links  [][][]Message // links[from][to], FIFO like a TCP connection
+	broken [][]bool      // a lost message breaks its connection until a peer restarts its Node
+	group  []int         // partition group per peer
+	global []Entry       // the committed sequence, as applied anywhere
+	// committedIn is, per zxid in global, the epoch in which it was first
+	// applied: that of the leader that committed it.
+	committedIn map[int64]int64
+	leaders     map[int64]int64
+	cxid        int32
+	step        int
+	failure     string
+	commits     int
+	elected     int
+	faults      bool
+	maxSteps    int
 }
 
 func newSim(t testing.TB, seed int64, trace bool) *sim {
@@ -121,7 +124,7 @@ func newSim(t testing.TB, seed int64, trace bool) *sim {
 	if rng.IntN(3) == 0 {
 		no = 1
 	}
-	s := &sim{t: t, rng: rng, trace: trace, leaders: map[int64]int64{}, faults: true, maxSteps: 2500}
+	s := &sim{t: t, rng: rng, trace: trace, leaders: map[int64]int64{}, committedIn: map[int64]int64{}, faults: true, maxSteps: 2500}
 	for i := 1; i <= nv+no; i++ {
 		s.peers = append(s.peers, &simPeer{id: int64(i), up: true, st: &memStorage{}})
 		if i <= nv {
@@ -465,7 +468,7 @@ func (s *sim) processReady() {
 		snap, _ := rd.Snapshot.Payload.([]Entry)
 		s.checkPrefix(p, snap)
 		for _, e := range st.log {
-			if e.Zxid() > rd.Snapshot.Zxid && s.isCommitted(e) {
+			if e.Zxid() > rd.Snapshot.Zxid && s.mustKeep(p, e) {
 				s.fail("SNAP install at %d drops committed txn %#x", p.id, e.Zxid())
 			}
 		}
@@ -486,7 +489,7 @@ func (s *sim) processReady() {
 			i++
 		}
 		for _, e := range st.log[i:] {
-			if s.isCommitted(e) {
+			if s.mustKeep(p, e) {
 				s.fail("peer %d truncates committed txn %#x (TRUNC %#x)", p.id, e.Zxid(), t)
 			}
 		}
@@ -551,6 +554,17 @@ func (s *sim) processReady() {
 	p.node.Advance(rd)
 }
 
+// mustKeep reports whether peer p, syncing with the leader of its current
+// epoch, must keep e: a txn committed in that epoch or an earlier one is
+// in that leader's history (primary integrity). A leader of an older epoch
+// that has not established can still be syncing a peer when a later
+// epoch commits; it may cut such a txn from that peer, whose copy the
+// later epoch's quorum does not need (and it can establish nothing new,
+// as the established leader below explains).
+func (s *sim) mustKeep(p *simPeer, e Entry) bool {
+	return s.isCommitted(e) && s.committedIn[e.Zxid()] <= p.node.Status().Epoch
+}
+
 func (s *sim) isCommitted(e Entry) bool {
 	i, ok := slices.BinarySearchFunc(s.global, e.Zxid(), func(x Entry, z int64) int { return cmpInt(x.Zxid(), z) })
 	return ok && s.global[i].Hdr == e.Hdr
@@ -583,6 +597,7 @@ func (s *sim) apply(p *simPeer, e Entry) {
 		}
 	case i == len(s.global):
 		s.global = append(s.global, e)
+		s.committedIn[e.Zxid()] = p.node.Status().Epoch
 		s.commits++
 	}
 	p.tree = append(p.tree, e)
@@ -606,8 +621,14 @@ func (s *sim) established(p *simPeer) {
 		s.fail("two leaders established in epoch %d: %d and %d", st.Epoch, other, p.id)
 	}
 	s.leaders[st.Epoch] = p.id
+	// Primary integrity: the new leader holds every txn committed in an
+	// earlier epoch. Not those committed in a later one: a leader whose
+	// quorum acked NEWLEADER can complete its establishment after one of
+	// those voters went on to help a later epoch commit (ZooKeeper keeps
+	// such acks too); it can then commit nothing new, since every voter
+	// of the later epoch refuses its older one.
 	for _, e := range s.global {
-		if !p.st.holds(e) {
+		if s.committedIn[e.Zxid()] < st.Epoch && !p.st.holds(e) {
 			s.fail("leader %d of epoch %d lacks committed txn %#x", p.id, st.Epoch, e.Zxid())
 			return
 		}
