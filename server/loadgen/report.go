@@ -122,6 +122,8 @@ func WriteComparison(w io.Writer, targets []Target) error {
 	return writeMemory(w, targets)
 }
 
+// measuredCPU reports whether any result has CPU figures, which the
+// legend under the comparison then explains.
 func measuredCPU(targets []Target) bool {
 	for _, t := range targets {
 		for _, r := range t.Results {
