@@ -226,7 +226,9 @@ func (c *conn) write(bw *bufio.Writer, op *outPacket, timeout time.Duration) boo
 	c.queuedLen.Add(-1)
 	c.sent.Add(1)
 	_ = c.nc.SetWriteDeadline(time.Now().Add(timeout))
-	if _, err := bw.Write(op.pkt.Marshal()); err != nil {
+	// Encoded straight into the writer's spare room when the packet fits
+	// (AppendMarshal grows a copy when it does not).
+	if _, err := bw.Write(op.pkt.AppendMarshal(bw.AvailableBuffer())); err != nil {
 		return false
 	}
 	if _, err := bw.Write(trailer); err != nil {

@@ -59,7 +59,13 @@ type role struct {
 	ackObs     map[int64]prometheus.Observer // leader: ACK latency by follower
 	lagGauges  map[int64]prometheus.Gauge    // leader: published lag series by follower
 	proposals  ProposalSizes                 // leader: sizes of this role's proposals
-	sizedZxid  int64                         // leader: last proposal counted in proposals
+	// sized is the leader's last proposal: its zxid, counted in
+	// proposals, and its encoded txn, which every follower it goes to is
+	// sent (a packet's data is never written to).
+	sized struct {
+		zxid int64
+		data []byte
+	}
 
 	// revalidations (learner) wait for the leader's REVALIDATE answers,
 	// oldest first per session, as ZooKeeper's pendingRevalidations.
@@ -878,13 +884,18 @@ func (r *role) send(m zab.Message) error {
 	if m.Type == zab.MsgPing && r.leader != r.self() && r.p.cfg.PingData != nil {
 		m.Data = r.p.cfg.PingData()
 	}
-	pkt, err := toPacket(m, r.self(), &r.p.cfg.Quorum)
-	if err != nil {
-		return err
+	var pkt wire.Packet
+	if m.Type == zab.MsgProposal && m.Zxid == r.sized.zxid {
+		// Encoded once per proposal, not once per follower it goes to.
+		pkt = wire.Packet{Type: wire.TypeProposal, Zxid: m.Zxid, Data: r.sized.data}
+	} else {
+		var err error
+		if pkt, err = toPacket(m, r.self(), &r.p.cfg.Quorum); err != nil {
+			return err
+		}
 	}
-	if m.Type == zab.MsgProposal && m.Zxid > r.sizedZxid {
-		// Once per proposal, not once per learner it goes to.
-		r.sizedZxid = m.Zxid
+	if m.Type == zab.MsgProposal && m.Zxid > r.sized.zxid {
+		r.sized.zxid, r.sized.data = m.Zxid, pkt.Data
 		r.proposals.add(len(pkt.Data))
 		r.p.metrics.proposalSize.Observe(float64(len(pkt.Data)))
 	}

@@ -132,7 +132,15 @@ func (p *Packet) Size() int {
 
 // Marshal returns the packet's bytes as they appear on the learner channel.
 func (p *Packet) Marshal() []byte {
-	e := jute.NewEncoder(make([]byte, 0, packetHeaderLen+len(p.Data)))
+	return p.AppendMarshal(make([]byte, 0, p.Size()))
+}
+
+// AppendMarshal appends the packet's bytes to b and returns the extended
+// slice. A connection writer passes its buffered writer's spare room
+// (bufio.Writer.AvailableBuffer), so that a packet is encoded in place
+// rather than into a buffer of its own per packet.
+func (p *Packet) AppendMarshal(b []byte) []byte {
+	e := jute.NewEncoder(b)
 	p.Encode(e)
 	return e.Bytes()
 }
@@ -180,7 +188,7 @@ func NewDecoder(r io.Reader, maxPacket int) *Decoder {
 func (d *Decoder) Decode() (Packet, error) {
 	var p Packet
 	budget := d.max
-	typ, err := d.int32(&budget, "type")
+	typ, err := d.int32(&budget, "type", "")
 	if err != nil {
 		if err == io.EOF {
 			return Packet{}, io.EOF
@@ -194,7 +202,7 @@ func (d *Decoder) Decode() (Packet, error) {
 	if p.Data, err = d.bytes(&budget, "data", 4); err != nil {
 		return Packet{}, d.wrap(p, err)
 	}
-	n, err := d.int32(&budget, "authinfo count")
+	n, err := d.int32(&budget, "authinfo count", "")
 	if err != nil {
 		return Packet{}, d.wrap(p, noEOF(err))
 	}
@@ -225,9 +233,13 @@ func (d *Decoder) wrap(p Packet, err error) error {
 	return fmt.Errorf("%w: %s zxid 0x%x: %w", ErrPacket, TypeName(p.Type), p.Zxid, err)
 }
 
-func (d *Decoder) read(budget *int, n int, what string) ([]byte, error) {
+// read reads n bytes of the field named what+suffix, counted against
+// budget. The name comes in two parts so that naming a length field
+// ("data" " length") costs a concatenation only when there is an error to
+// report, not on every packet.
+func (d *Decoder) read(budget *int, n int, what, suffix string) ([]byte, error) {
 	if n > *budget {
-		return nil, fmt.Errorf("%w: %s exceeds the %d-byte packet limit", jute.ErrLength, what, d.max)
+		return nil, fmt.Errorf("%w: %s%s exceeds the %d-byte packet limit", jute.ErrLength, what, suffix, d.max)
 	}
 	*budget -= n
 	if _, err := io.ReadFull(d.r, d.buf[:n]); err != nil {
@@ -236,8 +248,8 @@ func (d *Decoder) read(budget *int, n int, what string) ([]byte, error) {
 	return d.buf[:n], nil
 }
 
-func (d *Decoder) int32(budget *int, what string) (int32, error) {
-	b, err := d.read(budget, 4, what)
+func (d *Decoder) int32(budget *int, what, suffix string) (int32, error) {
+	b, err := d.read(budget, 4, what, suffix)
 	if err != nil {
 		return 0, err
 	}
@@ -245,7 +257,7 @@ func (d *Decoder) int32(budget *int, what string) (int32, error) {
 }
 
 func (d *Decoder) int64(budget *int, what string) (int64, error) {
-	b, err := d.read(budget, 8, what)
+	b, err := d.read(budget, 8, what, "")
 	if err != nil {
 		return 0, err
 	}
@@ -255,7 +267,7 @@ func (d *Decoder) int64(budget *int, what string) (int64, error) {
 // bytes reads a length-prefixed buffer; -1 is nil. reserve is the least
 // number of bytes that must still follow it in a well-formed packet.
 func (d *Decoder) bytes(budget *int, what string, reserve int) ([]byte, error) {
-	n, err := d.int32(budget, what+" length")
+	n, err := d.int32(budget, what, " length")
 	if err != nil {
 		return nil, noEOF(err)
 	}
