@@ -70,7 +70,7 @@ func (n *Node) leaderStep(m Message) error {
 			h.acked = max(h.acked, m.Zxid)
 			for _, p := range n.outstanding {
 				if p.e.Zxid() <= m.Zxid {
-					p.acks[h.id] = true
+					p.ack(h.id)
 				}
 			}
 			n.tryCommit()
@@ -94,7 +94,7 @@ func (n *Node) leaderStep(m Message) error {
 func (n *Node) dropHandler(id int64) {
 	delete(n.handlers, id)
 	for _, p := range n.outstanding {
-		delete(p.acks, id)
+		p.acks = slices.DeleteFunc(p.acks, func(a int64) bool { return a == id })
 	}
 }
 
@@ -263,21 +263,15 @@ func (n *Node) planFor(peerLast int64) (syncPlan, error) {
 // tryCommit commits outstanding proposals in zxid order while each has a
 // quorum of durable acks, the leader's own included.
 func (n *Node) tryCommit() {
-	for n.phase == Broadcast && !n.stopped && !n.snapQueued && len(n.outstanding) > 0 {
-		p := n.outstanding[0]
+	k := 0
+	for k < len(n.outstanding) && n.phase == Broadcast && !n.stopped && !n.snapQueued {
+		p := n.outstanding[k]
 		z := p.e.Zxid()
-		if n.durableZxid < z {
-			return
+		if n.durableZxid < z || !n.isQuorum(true, p.acks) {
+			break
 		}
-		var ids []int64
-		for id := range p.acks {
-			ids = append(ids, id)
-		}
-		if !n.isQuorum(true, ids) {
-			return
-		}
-		n.outstanding = n.outstanding[1:]
-		n.pending.Commit = append(n.pending.Commit, p.e)
+		k++
+		n.pending.Commit = appendSized(n.pending.Commit, n.sizes.commits, p.e)
 		n.applied = z
 		n.hist = append(n.hist, p.e)
 		if extra := len(n.hist) - n.cfg.CommitLogCount; extra > 0 {
@@ -306,6 +300,9 @@ func (n *Node) tryCommit() {
 			n.syncs = n.syncs[1:]
 		}
 	}
+	// Moved down rather than resliced from the front, so that the next
+	// proposals reuse the array instead of reallocating it.
+	n.outstanding = slices.Delete(n.outstanding, 0, k)
 }
 
 func (n *Node) deliverSync(s pendingSync) {

@@ -223,7 +223,7 @@ func (n *Node) onNewLeader() {
 
 func (n *Node) appendEntry(e Entry) {
 	n.tail = append(n.tail, e)
-	n.pending.Append = append(n.pending.Append, e)
+	n.pending.Append = appendSized(n.pending.Append, n.sizes.appends, e)
 	n.lastLogged = e.Zxid()
 }
 

@@ -57,8 +57,25 @@ type handler struct {
 // proposal is an outstanding (uncommitted) proposal of the leader.
 type proposal struct {
 	e    Entry
-	acks map[int64]bool // voters (leader excluded) that logged it
+	acks []int64 // voters (leader excluded) that logged it, each once
 	tick int
+	// ackBuf backs acks for ensembles of up to 9 voters, so that a
+	// proposal costs one allocation, not a map's several.
+	ackBuf [8]int64
+}
+
+// newProposal returns an outstanding proposal of e, made at tick.
+func newProposal(e Entry, tick int) *proposal {
+	p := &proposal{e: e, tick: tick}
+	p.acks = p.ackBuf[:0]
+	return p
+}
+
+// ack records that voter id logged the proposal.
+func (p *proposal) ack(id int64) {
+	if !slices.Contains(p.acks, id) {
+		p.acks = append(p.acks, id)
+	}
 }
 
 type pendingSync struct {
@@ -109,6 +126,8 @@ type Node struct {
 	hist                  []Entry // recent committed history (plus the initial tail)
 	histBase              int64   // zxid right before hist[0]
 	outstanding           []*proposal
+	sizes                 batchSizes
+	spareMessages         []Message // a sent batch's array, for the next one
 	syncs                 []pendingSync
 	lastPing              int
 	// snapQueued holds back commits while a SNAP sits in the pending Ready:
@@ -212,14 +231,50 @@ func (n *Node) HasReady() bool { return !n.pending.Empty() }
 func (n *Node) Ready() Ready {
 	rd := n.pending
 	n.pending = Ready{}
+	n.sizes.note(&rd)
 	n.snapQueued = false
 	return rd
 }
 
+// batchSizes remembers how many messages, appends and commits the last
+// Ready that had any of each carried. The next batch is likely as large:
+// its slices are allocated once at that size rather than grown by
+// doubling, which on a busy leader was the write path's largest
+// allocation (a batch carries a PROPOSAL and a COMMIT per follower for
+// every txn).
+type batchSizes struct{ messages, appends, commits int }
+
+func (b *batchSizes) note(rd *Ready) {
+	// Capped: after a sync's long DIFF, the next batch is a broadcast
+	// one again.
+	const maxHint = 1024
+	if l := len(rd.Messages); l > 0 {
+		b.messages = min(l, maxHint)
+	}
+	if l := len(rd.Append); l > 0 {
+		b.appends = min(l, maxHint)
+	}
+	if l := len(rd.Commit); l > 0 {
+		b.commits = min(l, maxHint)
+	}
+}
+
+// appendSized appends v to s, first giving a nil s room for size
+// elements.
+func appendSized[E any](s []E, size int, v E) []E {
+	if s == nil {
+		s = make([]E, 0, max(size, 1))
+	}
+	return append(s, v)
+}
+
 // Advance tells the core that rd's durable writes are done and its messages
 // sent. Leader votes that depend on its own disk (its epoch acks, its ACK
-// of its own proposals) count only from here.
+// of its own proposals) count only from here. The core takes back rd's
+// Messages to hold later batches' messages: the caller must be done with
+// them.
 func (n *Node) Advance(rd Ready) {
+	n.recycleMessages(rd.Messages)
 	if rd.SetAcceptedEpoch != nil && *rd.SetAcceptedEpoch == n.acceptedEpoch {
 		n.acceptedDurable = true
 	}
@@ -234,6 +289,21 @@ func (n *Node) Advance(rd Ready) {
 	}
 	n.leaderProgress()
 	n.tryCommit()
+}
+
+// recycleMessages keeps the array of a sent batch of messages for the next
+// batch: a busy leader sends a PROPOSAL and a COMMIT per follower for
+// every write, and allocating those arrays anew was the largest part of
+// the core's garbage. The largest array seen is kept.
+func (n *Node) recycleMessages(ms []Message) {
+	if cap(ms) <= cap(n.spareMessages) {
+		return
+	}
+	if p := n.pending.Messages; cap(p) > 0 && &p[:1][0] == &ms[:1][0] {
+		return // Advance of a batch still pending: not the caller's to give back
+	}
+	clear(ms) // the entries and data they point to are not the core's to keep
+	n.spareMessages = ms[:0]
 }
 
 // Tick advances the peer's logical clock by one tick.
@@ -331,11 +401,12 @@ func (n *Node) ProposeEntry(e Entry) (int64, error) {
 	hdr.Zxid = makeZxid(n.epoch, counter+1)
 	e.Hdr = hdr
 	n.lastLogged = hdr.Zxid
-	n.pending.Append = append(n.pending.Append, e)
-	n.outstanding = append(n.outstanding, &proposal{e: e, acks: map[int64]bool{}, tick: n.tick})
+	n.pending.Append = appendSized(n.pending.Append, n.sizes.appends, e)
+	p := newProposal(e, n.tick)
+	n.outstanding = append(n.outstanding, p)
 	for _, id := range n.learners {
 		if h := n.handlers[id]; h != nil && !h.observer && h.state >= hsNewLeaderSent {
-			n.send(Message{Type: MsgProposal, To: id, Zxid: hdr.Zxid, Entry: &e})
+			n.send(Message{Type: MsgProposal, To: id, Zxid: hdr.Zxid, Entry: &p.e})
 		}
 	}
 	return hdr.Zxid, nil
@@ -373,7 +444,10 @@ func (n *Node) Forward(data []byte, auth []proto.ID) error {
 
 func (n *Node) send(m Message) {
 	m.From = n.cfg.ID
-	n.pending.Messages = append(n.pending.Messages, m)
+	if n.pending.Messages == nil {
+		n.pending.Messages, n.spareMessages = n.spareMessages, nil
+	}
+	n.pending.Messages = appendSized(n.pending.Messages, n.sizes.messages, m)
 }
 
 func (n *Node) stepDown(err error) {
@@ -420,7 +494,7 @@ func otherPeers(cfg Config) []int64 {
 func (n *Node) commitUpTo(zxid int64) {
 	i := 0
 	for ; i < len(n.tail) && n.tail[i].Zxid() <= zxid; i++ {
-		n.pending.Commit = append(n.pending.Commit, n.tail[i])
+		n.pending.Commit = appendSized(n.pending.Commit, n.sizes.commits, n.tail[i])
 		n.applied = n.tail[i].Zxid()
 	}
 	n.tail = n.tail[i:]

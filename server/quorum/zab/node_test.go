@@ -652,3 +652,59 @@ func TestOneDiscoveryPerLearnerAndEpoch(t *testing.T) {
 		t.Fatalf("A completed discovery of epoch %d with C's second ack: D completed it with C too", *rd.SetCurrentEpoch)
 	}
 }
+
+// TestLeaderBroadcastAllocations holds the core's garbage per write on a
+// leader with two followers, in batches of 8 proposals: one allocation
+// per proposal (its entry, which its PROPOSALs point to, and its acks in
+// one), and per batch a slice each for the Ready's appends and commits
+// and the committed history's growth; message arrays are recycled. With
+// a map of acks per proposal and every Ready slice grown from nil, it was
+// 7.75 per write.
+func TestLeaderBroadcastAllocations(t *testing.T) {
+	n := New(testCfg(1), storeWith(1, 1), 1)
+	for _, f := range []int64{2, 3} {
+		for _, m := range []Message{
+			{Type: MsgFollowerInfo, From: f, Zxid: makeZxid(1, 0)},
+			{Type: MsgAckEpoch, From: f, Zxid: 0, Epoch: 1},
+			{Type: MsgAck, From: f, Zxid: makeZxid(2, 0)},
+		} {
+			m.To = 1
+			if err := n.Step(m); err != nil {
+				t.Fatalf("%v: %v", m, err)
+			}
+			n.Advance(n.Ready())
+		}
+	}
+	if st := n.Status(); st.Phase != Broadcast {
+		t.Fatalf("leader in %v, want broadcast", st.Phase)
+	}
+	const batch = 8
+	txn := &proto.SetDataTxn{Path: "/a"}
+	round := func() {
+		var last int64
+		for range batch {
+			z, err := n.Propose(proto.TxnHeader{}, txn)
+			if err != nil {
+				t.Fatal(err)
+			}
+			last = z
+		}
+		n.Advance(n.Ready()) // logged: proposals out, own vote durable
+		for _, f := range []int64{2, 3} {
+			if err := n.Step(Message{Type: MsgAck, From: f, To: 1, Zxid: last}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rd := n.Ready()
+		if len(rd.Commit) != batch {
+			t.Fatalf("committed %d of a batch of %d", len(rd.Commit), batch)
+		}
+		n.Advance(rd)
+	}
+	round()
+	perWrite := testing.AllocsPerRun(200, round) / batch
+	t.Logf("%.2f allocations per write", perWrite)
+	if perWrite > 1.25 {
+		t.Errorf("%.2f allocations per write in the leader's core, want at most 1.25", perWrite)
+	}
+}
