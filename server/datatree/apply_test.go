@@ -502,11 +502,29 @@ func TestDigestFollowsChanges(t *testing.T) {
 	if got := fullDigest(r.tree); got != r.tree.Digest() {
 		t.Errorf("incremental digest %d, recomputed %d", r.tree.Digest(), got)
 	}
-	if NodeDigest("/", nil, &proto.StatPersisted{}) != NodeDigest("", nil, &proto.StatPersisted{}) {
+	if new(Digester).NodeDigest("/", nil, &proto.StatPersisted{}) != new(Digester).NodeDigest("", nil, &proto.StatPersisted{}) {
 		t.Error("/ and \"\" hash differently")
 	}
-	if NodeDigest("/zookeeper/quota", nil, &proto.StatPersisted{}) != 0 || NodeDigest("/zookeeper", nil, &proto.StatPersisted{}) == 0 {
+	if new(Digester).NodeDigest("/zookeeper/quota", nil, &proto.StatPersisted{}) != 0 || new(Digester).NodeDigest("/zookeeper", nil, &proto.StatPersisted{}) == 0 {
 		t.Error("wrong paths excluded from the digest")
+	}
+}
+
+// TestDigesterAllocations: a node digest, computed on every write by prep
+// and by the tree, allocates nothing (a stat buffer on the stack and a
+// path converted to bytes both escaped into the CRC routines).
+func TestDigesterAllocations(t *testing.T) {
+	var d Digester
+	path := "/services/payments/instances/instance-0000000042"
+	data := []byte("some node data")
+	stat := &proto.StatPersisted{Czxid: 1, Mzxid: 2, Version: 3}
+	want := new(Digester).NodeDigest(path, data, stat)
+	if allocs := testing.AllocsPerRun(100, func() {
+		if d.NodeDigest(path, data, stat) != want {
+			t.Fatal("digest changed")
+		}
+	}); allocs != 0 {
+		t.Errorf("NodeDigest allocates %.1f times, want 0", allocs)
 	}
 }
 

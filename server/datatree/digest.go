@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"hash/crc32"
 	"strings"
+	"unsafe"
 
 	"github.com/zkd-io/zkd/server/proto"
 )
@@ -17,24 +18,35 @@ const DigestVersion = 2
 // locally, but keeps /zookeeper itself.
 func digestExcluded(path string) bool { return strings.HasPrefix(path, procSubtree) }
 
+// Digester computes node digests without allocating. The CRC-32 routines
+// take their input through a function value, so whatever is passed to them
+// escapes: a stack buffer for the stat fields would be allocated on every
+// call, and a path converted to bytes copied. A Digester keeps the buffer
+// in itself and hands the path over in place. The zero value is ready;
+// it is not safe for concurrent use (the tree's lives under its write
+// lock, prep's under its own).
+type Digester struct {
+	buf [60]byte
+}
+
 // NodeDigest returns one node's contribution to the tree digest
 // (DigestCalculator.calculateDigest): the CRC-32 of the path's bytes, the
 // data, and czxid, mzxid, pzxid, ctime, mtime, version, cversion, aversion,
 // ephemeralOwner in that order, big-endian. "/" hashes as "", and paths
 // below /zookeeper/ contribute 0. Exported so that prep can precompute the
 // digest a txn will produce.
-func NodeDigest(path string, data []byte, stat *proto.StatPersisted) int64 {
+func (d *Digester) NodeDigest(path string, data []byte, stat *proto.StatPersisted) int64 {
 	if digestExcluded(path) {
 		return 0
 	}
-	return int64(nodeCRC(path, data, stat))
+	return int64(d.crc(path, data, stat))
 }
 
-func nodeCRC(path string, data []byte, stat *proto.StatPersisted) uint32 {
+func (d *Digester) crc(path string, data []byte, stat *proto.StatPersisted) uint32 {
 	if path == rootPath {
 		path = ""
 	}
-	var b [60]byte
+	b := &d.buf
 	binary.BigEndian.PutUint64(b[0:], uint64(stat.Czxid))
 	binary.BigEndian.PutUint64(b[8:], uint64(stat.Mzxid))
 	binary.BigEndian.PutUint64(b[16:], uint64(stat.Pzxid))
@@ -44,7 +56,8 @@ func nodeCRC(path string, data []byte, stat *proto.StatPersisted) uint32 {
 	binary.BigEndian.PutUint32(b[44:], uint32(stat.Cversion))
 	binary.BigEndian.PutUint32(b[48:], uint32(stat.Aversion))
 	binary.BigEndian.PutUint64(b[52:], uint64(stat.EphemeralOwner))
-	crc := crc32.Update(0, crc32.IEEETable, []byte(path))
+	// The CRC only reads the path's bytes, so they need no copy.
+	crc := crc32.Update(0, crc32.IEEETable, unsafe.Slice(unsafe.StringData(path), len(path)))
 	crc = crc32.Update(crc, crc32.IEEETable, data)
 	return crc32.Update(crc, crc32.IEEETable, b[:])
 }
@@ -56,7 +69,7 @@ func (t *Tree) addDigest(path string, n *node) {
 		n.digest = 0
 		return
 	}
-	n.digest = nodeCRC(path, n.data, &n.stat)
+	n.digest = t.digester.crc(path, n.data, &n.stat)
 	t.digest += uint64(n.digest)
 }
 

@@ -125,7 +125,7 @@ func (r *runner) stored(path string) proto.StatPersisted {
 func fullDigest(t *Tree) int64 {
 	var sum int64
 	for p, n := range t.nodes {
-		sum += NodeDigest(p, n.data, &n.stat)
+		sum += new(Digester).NodeDigest(p, n.data, &n.stat)
 	}
 	return sum
 }

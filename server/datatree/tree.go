@@ -91,7 +91,8 @@ type Tree struct {
 	childWatches *watch.Manager
 
 	digest   uint64 // wrapping sum of node digests (AdHash)
-	dataSize int64  // DataTree.nodeDataSize
+	digester Digester
+	dataSize int64 // DataTree.nodeDataSize
 	lastZxid int64
 
 	extendedTypes bool

@@ -79,8 +79,9 @@ type Prepper struct {
 	tree *datatree.Tree
 	opts Options
 
-	mu      sync.Mutex
-	overlay overlay
+	mu       sync.Mutex
+	overlay  overlay
+	digester datatree.Digester // under mu
 }
 
 // New returns a Prepper for tree.
@@ -169,7 +170,7 @@ func (c *opContext) addChange(rec *changeRecord) {
 	}
 	rec.nodeDigest = 0
 	if rec.stat != nil {
-		rec.nodeDigest = datatree.NodeDigest(rec.path, rec.data, rec.stat)
+		rec.nodeDigest = c.p.digester.NodeDigest(rec.path, rec.data, rec.stat)
 	}
 	rec.treeDigest = c.p.treeDigest() - prev + rec.nodeDigest
 	c.p.overlay.add(rec)
