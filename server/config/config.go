@@ -174,7 +174,8 @@ type Config struct {
 	// while profiling).
 	Pprof bool
 	// GCHeadroomMB is the garbage the Go heap may hold above its live size
-	// before a collection (zkd.gc.headroomMB, default 16; 0 leaves Go's
+	// before a collection, at least: under load, a second of garbage if
+	// that is more (zkd.gc.headroomMB, default 16; 0 leaves Go's
 	// GOGC=100, under which the heap grows to twice the tree). See
 	// package gctuner.
 	GCHeadroomMB int

@@ -37,6 +37,29 @@ func TestPercent(t *testing.T) {
 	}
 }
 
+func TestHeadroom(t *testing.T) {
+	const mib = 1 << 20
+	for _, tc := range []struct {
+		name      string
+		allocated uint64
+		elapsed   time.Duration
+		want      uint64
+	}{
+		{"first look", 500 * mib, 0, 16 * mib},
+		{"idle", 0, time.Second, 16 * mib},
+		{"light load stays at the floor", 8 * mib, time.Second, 16 * mib},
+		{"a second of heavy load", 40 * mib, time.Second, 40 * mib},
+		{"rate, not amount", 40 * mib, 2 * time.Second, 20 * mib},
+		{"short interval", 10 * mib, 100 * time.Millisecond, 100 * mib},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := Headroom(16*mib, tc.allocated, tc.elapsed); got != tc.want {
+				t.Errorf("Headroom(16 MiB, %d, %v) = %d, want %d", tc.allocated, tc.elapsed, got, tc.want)
+			}
+		})
+	}
+}
+
 func TestWorthChanging(t *testing.T) {
 	for _, tc := range []struct {
 		cur, next int
@@ -115,6 +138,33 @@ func TestTunerFollowsLiveHeap(t *testing.T) {
 	}
 	if goal := testutil.ToFloat64(tu.heapGoal); goal < 4<<20 || goal > 8<<20 {
 		t.Errorf("zkd_gc_heap_goal_bytes = %v, want a little above the 4 MiB live heap", goal)
+	}
+	if h := testutil.ToFloat64(tu.inUse); h < 512<<10 || h > 2<<20 {
+		t.Errorf("zkd_gc_headroom_bytes = %v, want about the 1 MiB configured", h)
+	}
+
+	// Allocating fast, the heap gets a second of garbage as headroom: far
+	// more than 1 MiB here, so GOGC goes up to Go's default.
+	var sink []byte
+	deadline = time.Now().Add(5 * time.Second)
+	for gogc(t) < MaxPercent && time.Now().Before(deadline) {
+		for range 1000 {
+			sink = make([]byte, 64<<10)
+		}
+		time.Sleep(time.Millisecond)
+	}
+	runtime.KeepAlive(sink)
+	if got := gogc(t); got != MaxPercent {
+		t.Errorf("GOGC while allocating hundreds of MiB a second = %d, want %d", got, MaxPercent)
+	}
+	// Idle again, it goes back down.
+	deadline = time.Now().Add(5 * time.Second)
+	for gogc(t) > 30 && time.Now().Before(deadline) {
+		runtime.GC()
+		time.Sleep(20 * time.Millisecond)
+	}
+	if got := gogc(t); got > 30 {
+		t.Errorf("GOGC once idle again = %d, want about 25", got)
 	}
 	if problems, err := testutil.GatherAndLint(reg); err != nil || len(problems) > 0 {
 		t.Errorf("lint: %v %v", problems, err)
