@@ -236,21 +236,16 @@ func (n *Node) Ready() Ready {
 	return rd
 }
 
-// batchSizes remembers how many messages, appends and commits the last
-// Ready that had any of each carried. The next batch is likely as large:
-// its slices are allocated once at that size rather than grown by
-// doubling, which on a busy leader was the write path's largest
-// allocation (a batch carries a PROPOSAL and a COMMIT per follower for
-// every txn).
-type batchSizes struct{ messages, appends, commits int }
+// batchSizes remembers how many appends and commits the last Ready that
+// had any of each carried. The next batch is likely as large: its slices
+// are allocated once at that size rather than grown by doubling.
+// (Messages, more numerous, reuse a sent batch's array: recycleMessages.)
+type batchSizes struct{ appends, commits int }
 
 func (b *batchSizes) note(rd *Ready) {
 	// Capped: after a sync's long DIFF, the next batch is a broadcast
 	// one again.
 	const maxHint = 1024
-	if l := len(rd.Messages); l > 0 {
-		b.messages = min(l, maxHint)
-	}
 	if l := len(rd.Append); l > 0 {
 		b.appends = min(l, maxHint)
 	}
@@ -447,7 +442,7 @@ func (n *Node) send(m Message) {
 	if n.pending.Messages == nil {
 		n.pending.Messages, n.spareMessages = n.spareMessages, nil
 	}
-	n.pending.Messages = appendSized(n.pending.Messages, n.sizes.messages, m)
+	n.pending.Messages = append(n.pending.Messages, m)
 }
 
 func (n *Node) stepDown(err error) {
