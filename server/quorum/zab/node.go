@@ -242,15 +242,17 @@ func (n *Node) Ready() Ready {
 // (Messages, more numerous, reuse a sent batch's array: recycleMessages.)
 type batchSizes struct{ appends, commits int }
 
+// maxBatchReuse bounds the slices sized from or kept for later batches:
+// after a sync's long DIFF, the next batch is a broadcast one again, and
+// an array that held a whole DIFF is not worth keeping for it.
+const maxBatchReuse = 1024
+
 func (b *batchSizes) note(rd *Ready) {
-	// Capped: after a sync's long DIFF, the next batch is a broadcast
-	// one again.
-	const maxHint = 1024
 	if l := len(rd.Append); l > 0 {
-		b.appends = min(l, maxHint)
+		b.appends = min(l, maxBatchReuse)
 	}
 	if l := len(rd.Commit); l > 0 {
-		b.commits = min(l, maxHint)
+		b.commits = min(l, maxBatchReuse)
 	}
 }
 
@@ -289,9 +291,10 @@ func (n *Node) Advance(rd Ready) {
 // recycleMessages keeps the array of a sent batch of messages for the next
 // batch: a busy leader sends a PROPOSAL and a COMMIT per follower for
 // every write, and allocating those arrays anew was the largest part of
-// the core's garbage. The largest array seen is kept.
+// the core's garbage. The largest array seen is kept, up to
+// maxBatchReuse messages.
 func (n *Node) recycleMessages(ms []Message) {
-	if cap(ms) <= cap(n.spareMessages) {
+	if cap(ms) <= cap(n.spareMessages) || cap(ms) > maxBatchReuse {
 		return
 	}
 	if p := n.pending.Messages; cap(p) > 0 && &p[:1][0] == &ms[:1][0] {
