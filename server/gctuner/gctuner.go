@@ -211,6 +211,7 @@ func (t *Tuner) tune() {
 		t.percent = next
 		t.adjustments.Inc()
 	}
-	t.inUse.Set(float64(live * uint64(t.percent) / 100))
-	t.heapGoal.Set(float64(live + live*uint64(t.percent)/100))
+	inUse := live * uint64(t.percent) / 100
+	t.inUse.Set(float64(inUse))
+	t.heapGoal.Set(float64(live + inUse))
 }
