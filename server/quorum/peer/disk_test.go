@@ -251,3 +251,40 @@ func TestCloseWriterFailsOnWriteError(t *testing.T) {
 		t.Errorf("log holds up to %#x after reopening, the view counted %#x", d2.last, logged)
 	}
 }
+
+// TestSnapshotWaitsForTheLog: a learner's tree can be ahead of its
+// durable log (writeAsync applies COMMITs of txns still being logged). A
+// snapshot due then must wait until the log holds everything the tree
+// does, or a crash could leave a gap in the log under the snapshot.
+func TestSnapshotWaitsForTheLog(t *testing.T) {
+	d, rs := openTestDisk(t, t.TempDir())
+	r := &role{d: d, st: &state{tree: rs.tree, sessions: map[int64]int32{}}, snapDone: make(chan snapResult, 1)}
+	if err := d.append([]zab.Entry{entry(1)}); err != nil {
+		t.Fatal(err)
+	}
+	for _, z := range []int64{1, 2} { // applied; 2 is still with the log writer
+		e := entry(z)
+		rs.tree.Lock()
+		rs.tree.ProcessTxn(&e.Hdr, e.Txn)
+		rs.tree.Unlock()
+		r.st.applied = z
+	}
+	d.snapDue = true
+	r.snapshotIfDue()
+	if r.snapping || !d.snapDue {
+		t.Fatalf("snapshot started at %#x with the log durable only to %#x", r.st.applied, d.LastZxid())
+	}
+	if err := d.append([]zab.Entry{entry(2)}); err != nil {
+		t.Fatal(err)
+	}
+	r.snapshotIfDue()
+	if !r.snapping {
+		t.Fatal("no snapshot once the log caught up with the tree")
+	}
+	res := <-r.snapDone
+	r.snapshotWritten(res)
+	if res.err != nil || res.zxid != 2 || d.SnapshotZxid() != 2 {
+		t.Fatalf("snapshot: zxid %#x, err %v; disk view's snapshot %#x; want 0x2", res.zxid, res.err, d.SnapshotZxid())
+	}
+	r.wg.Wait()
+}

@@ -31,7 +31,7 @@ type memStorage struct {
 
 func (s *memStorage) LastZxid() int64 {
 	if len(s.log) > 0 {
-		return s.log[len(s.log)-1].Zxid()
+		return max(s.log[len(s.log)-1].Zxid(), s.snapZxid)
 	}
 	return s.snapZxid
 }
@@ -81,6 +81,14 @@ type simPeer struct {
 	st   *memStorage
 	node *Node   // nil while down or looking
 	tree []Entry // applied txns: volatile, rebuilt from the snapshot on restart
+	// writer and inflight model the edge's log writer (peer.role's
+	// writeAsync): once a role is established, a Ready whose only durable
+	// work is an append is carried out at once except for that append,
+	// which completes in a later step (completeWrite), in order; only then
+	// is the Ready advanced and a learner's ACKs in it sent. Meanwhile
+	// the core hands out further Readies.
+	writer   bool
+	inflight []Ready
 }
 
 func (p *simPeer) appliedZxid() int64 {
@@ -110,8 +118,13 @@ type sim struct {
 	failure     string
 	commits     int
 	elected     int
-	faults      bool
-	maxSteps    int
+	// pipelined counts Readies handed to a log writer while an earlier
+	// one was still being written, and appliedAhead the txns a peer
+	// applied before its own log held them: the edge's pipelining, which
+	// the seeds must exercise.
+	pipelined, appliedAhead int
+	faults                  bool
+	maxSteps                int
 }
 
 func newSim(t testing.TB, seed int64, trace bool) *sim {
@@ -211,8 +224,10 @@ func (s *sim) event() {
 	switch {
 	case r < 420:
 		s.deliver()
-	case r < 700:
+	case r < 620:
 		s.processReady()
+	case r < 700:
+		s.completeWrite()
 	case r < 740:
 		s.tick()
 	case r < 800:
@@ -349,7 +364,116 @@ func (s *sim) start(p *simPeer, leader int64) {
 	s.logf("peer %d starts under leader %d (epochs %d/%d, last %#x, applied %#x)",
 		p.id, leader, p.st.accepted, p.st.current, p.st.LastZxid(), p.appliedZxid())
 	s.disconnect(p.id)
+	p.writer = false
 	p.node = New(s.cfg(p.id), p.st, leader)
+}
+
+// endRole ends p's role without a crash: as the edge's closeWriter does,
+// the log writer first writes what it holds (durable, but neither
+// advanced nor acked: the core is discarded).
+func (s *sim) endRole(p *simPeer) {
+	for _, rd := range p.inflight {
+		if !s.logAppend(p, rd.Append, -1) {
+			return
+		}
+	}
+	p.node, p.writer, p.inflight = nil, false, nil
+	s.disconnect(p.id)
+}
+
+// completeWrite has one peer's log writer make its oldest queued append
+// durable, then advances that Ready and sends a learner's ACKs in it, as
+// the edge's advanceWritten does.
+func (s *sim) completeWrite() {
+	var ps []*simPeer
+	for _, p := range s.peers {
+		if len(p.inflight) > 0 {
+			ps = append(ps, p)
+		}
+	}
+	if len(ps) == 0 {
+		s.processReady()
+		return
+	}
+	s.writeOne(ps[s.rng.IntN(len(ps))])
+}
+
+// writeOne completes p's oldest queued append (see completeWrite); a crash
+// may cut it short. It reports whether p is still up.
+func (s *sim) writeOne(p *simPeer) bool {
+	rd := p.inflight[0]
+	crashAt := -1
+	if s.faults && s.rng.IntN(60) == 0 {
+		crashAt = len(rd.Append) / 2
+	}
+	if !s.logAppend(p, rd.Append, crashAt) {
+		return false
+	}
+	p.inflight = p.inflight[1:]
+	if p.node.Status().Role != Leader {
+		for _, m := range rd.Messages {
+			if m.Type == MsgAck {
+				s.send(p, m)
+			}
+		}
+	}
+	p.node.Advance(rd)
+	return true
+}
+
+// logAppend appends entries to p's durable log, crashing p before the
+// one at index crashAt (-1: no crash). It reports whether p is still up.
+func (s *sim) logAppend(p *simPeer, entries []Entry, crashAt int) bool {
+	st := p.st
+	for i, e := range entries {
+		if i == crashAt {
+			s.crashPeer(p)
+			return false
+		}
+		if last := st.LastZxid(); e.Zxid() <= last {
+			s.fail("peer %d appends %#x after %#x", p.id, e.Zxid(), last)
+		}
+		st.log = append(st.log, e)
+	}
+	return true
+}
+
+// appendAsync carries out a Ready the edge hands to its log writer
+// (peer.role's writeAsync): commits are applied and messages sent now,
+// but a learner's ACKs, which vouch for the append, wait for the write.
+// A learner may so apply a committed txn it has not logged yet: a COMMIT
+// means a quorum already has it durably.
+func (s *sim) appendAsync(p *simPeer, rd Ready) {
+	learner := p.node.Status().Role != Leader
+	if len(p.inflight) > 0 {
+		s.pipelined++
+	}
+	for _, e := range rd.Commit {
+		if e.Zxid() > p.st.LastZxid() {
+			s.appliedAhead++
+		}
+		s.apply(p, e)
+	}
+	for _, m := range rd.Messages {
+		if !learner || m.Type != MsgAck {
+			s.send(p, m)
+		}
+	}
+	p.inflight = append(p.inflight, rd)
+}
+
+// writesAsync mirrors the edge's choice of which Readies go to the log
+// writer: those whose only durable work is an append, once established.
+func writesAsync(p *simPeer, rd *Ready) bool {
+	return p.writer && len(rd.Append) > 0 && rd.Snapshot == nil && rd.Truncate == nil &&
+		rd.SetAcceptedEpoch == nil && rd.SetCurrentEpoch == nil && rd.StepDown == nil && !rd.Established
+}
+
+// hasDurableWork mirrors the edge's test for a Ready that must wait for
+// the log writer to finish what it holds: durable writes stay in order.
+func hasDurableWork(rd *Ready) bool {
+	return len(rd.Append) > 0 || rd.Snapshot != nil || rd.Truncate != nil ||
+		rd.SetAcceptedEpoch != nil || rd.SetCurrentEpoch != nil || rd.StepDown != nil
 }
 
 func (s *sim) crash() {
@@ -362,6 +486,7 @@ func (s *sim) crash() {
 func (s *sim) crashPeer(p *simPeer) {
 	s.logf("crash %d", p.id)
 	p.up, p.node, p.tree = false, nil, nil
+	p.writer, p.inflight = false, nil // what the writer held is lost
 	s.disconnect(p.id)
 }
 
@@ -375,8 +500,7 @@ func (s *sim) hop() {
 		return
 	}
 	s.logf("peer %d leaves leader %d", p.id, p.node.Status().Leader)
-	p.node = nil
-	s.disconnect(p.id)
+	s.endRole(p)
 }
 
 func (s *sim) restartSome() {
@@ -407,6 +531,14 @@ func (s *sim) partition() {
 func (s *sim) takeSnapshot() {
 	p := s.peers[s.rng.IntN(len(s.peers))]
 	if !p.up || len(p.tree) == 0 || p.appliedZxid() <= p.st.snapZxid {
+		return
+	}
+	// As the edge does (peer.role's snapshotIfDue), no snapshot while the
+	// tree is ahead of the durable log (a learner applies COMMITs of txns
+	// its log writer still holds): a crash before the writer catches up
+	// would leave the log with a gap under a snapshot past it, which a
+	// later DIFF from that log would pass on.
+	if p.appliedZxid() > p.st.LastZxid() {
 		return
 	}
 	p.st.snap = slices.Clone(p.tree)
@@ -449,6 +581,21 @@ func (s *sim) processReady() {
 	}
 	p := ps[s.rng.IntN(len(ps))]
 	rd := p.node.Ready()
+	if writesAsync(p, &rd) {
+		if s.faults && s.rng.IntN(60) == 0 {
+			s.crashPeer(p)
+			return
+		}
+		s.appendAsync(p, rd)
+		return
+	}
+	if hasDurableWork(&rd) {
+		for len(p.inflight) > 0 {
+			if !s.writeOne(p) {
+				return
+			}
+		}
+	}
 	crashAt := -1
 	// Crashes inside the sync step (the Ready that sets currentEpoch) are
 	// where ZooKeeper lost data, so they are much more likely here.
@@ -503,15 +650,12 @@ func (s *sim) processReady() {
 		sentEarly[i] = true
 		s.send(p, rd.Messages[i])
 	}
-	for i, e := range rd.Append {
-		if crashAt == 2 && i == len(rd.Append)/2 {
-			s.crashPeer(p)
-			return
-		}
-		if e.Zxid() <= st.LastZxid() {
-			s.fail("peer %d appends %#x after %#x", p.id, e.Zxid(), st.LastZxid())
-		}
-		st.log = append(st.log, e)
+	appendCrash := -1
+	if crashAt == 2 {
+		appendCrash = len(rd.Append) / 2
+	}
+	if !s.logAppend(p, rd.Append, appendCrash) {
+		return
 	}
 	if crashAt == 3 {
 		s.crashPeer(p)
@@ -536,6 +680,7 @@ func (s *sim) processReady() {
 	}
 	if rd.Established {
 		s.established(p)
+		p.writer = true
 	}
 	for i, m := range rd.Messages {
 		if !sentEarly[i] {
@@ -547,8 +692,7 @@ func (s *sim) processReady() {
 		if strings.Contains(rd.StepDown.Error(), ErrUnsafe.Error()) {
 			s.fail("peer %d: %v", p.id, rd.StepDown)
 		}
-		p.node = nil
-		s.disconnect(p.id)
+		s.endRole(p)
 		return
 	}
 	p.node.Advance(rd)
@@ -674,7 +818,7 @@ func TestSimulation(t *testing.T) {
 	}
 	start := time.Now()
 	n := simSeedCount()
-	var commits, noProgress int
+	var commits, noProgress, pipelined, appliedAhead int
 	for seed := int64(0); seed < int64(n); seed++ {
 		s := runSeed(t, seed, false)
 		if s.failure != "" {
@@ -684,9 +828,15 @@ func TestSimulation(t *testing.T) {
 		if s.commits == 0 {
 			noProgress++
 		}
+		pipelined += s.pipelined
+		appliedAhead += s.appliedAhead
 	}
-	t.Logf("%d seeds in %v: %d commits, %d seeds without any commit", n, time.Since(start), commits, noProgress)
+	t.Logf("%d seeds in %v: %d commits, %d seeds without any commit; %d pipelined log writes, %d txns applied before logged",
+		n, time.Since(start), commits, noProgress, pipelined, appliedAhead)
 	if commits == 0 {
 		t.Fatalf("no seed committed anything: the simulator is not exercising broadcast")
+	}
+	if pipelined == 0 || appliedAhead == 0 {
+		t.Fatalf("no pipelined log write or early apply: the simulator is not exercising the edge's log writer")
 	}
 }

@@ -242,6 +242,16 @@ func (c *Config) validate() error {
 // allowed exception is EarlyMessages, which may go out first. Each
 // durable step must complete before the next starts: this order is what
 // makes a learner's currentEpoch never run ahead of its log.
+//
+// Once established, a caller may pipeline Readies whose only durable work
+// is Append, as the edge's log writer does: hand the Append to the
+// writer, apply Commit and send the Messages at once except a learner's
+// ACKs, take further Readies, and when the Append is durable send those
+// ACKs and call Advance, for such Readies in order. A Ready with other
+// durable work waits until the writer holds nothing. This is safe because
+// a COMMIT means a quorum already holds the txn durably and every vote
+// (a learner's ACK, the leader's own at Advance) still waits for its own
+// disk. The seeded simulator runs the core this way.
 type Ready struct {
 	Messages         []Message
 	SetAcceptedEpoch *int64
