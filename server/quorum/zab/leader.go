@@ -261,13 +261,16 @@ func (n *Node) planFor(peerLast int64) (syncPlan, error) {
 }
 
 // tryCommit commits outstanding proposals in zxid order while each has a
-// quorum of durable acks, the leader's own included.
+// quorum of durable acks. The leader's own counts once its append is
+// durable (Advance); until then, acks from a quorum of followers commit
+// the txn on their own, as ZooKeeper's leader counts its own ack like any
+// other: its fsync leaves the commit path whenever followers are faster.
 func (n *Node) tryCommit() {
 	k := 0
 	for k < len(n.outstanding) && n.phase == Broadcast && !n.stopped && !n.snapQueued {
 		p := n.outstanding[k]
 		z := p.e.Zxid()
-		if n.durableZxid < z || !n.isQuorum(true, p.acks) {
+		if !n.isQuorum(n.durableZxid >= z, p.acks) {
 			break
 		}
 		k++

@@ -653,14 +653,10 @@ func TestOneDiscoveryPerLearnerAndEpoch(t *testing.T) {
 	}
 }
 
-// TestLeaderBroadcastAllocations holds the core's garbage per write on a
-// leader with two followers, in batches of 8 proposals: one allocation
-// per proposal (its entry, which its PROPOSALs point to, and its acks in
-// one), and per batch a slice each for the Ready's appends and commits
-// and the committed history's growth; message arrays are recycled. With
-// a map of acks per proposal and every Ready slice grown from nil, it was
-// 7.75 per write.
-func TestLeaderBroadcastAllocations(t *testing.T) {
+// broadcastLeader returns leader 1 of voters 1-3 in broadcast, with
+// followers 2 and 3 synced.
+func broadcastLeader(t *testing.T) *Node {
+	t.Helper()
 	n := New(testCfg(1), storeWith(1, 1), 1)
 	for _, f := range []int64{2, 3} {
 		for _, m := range []Message{
@@ -678,6 +674,67 @@ func TestLeaderBroadcastAllocations(t *testing.T) {
 	if st := n.Status(); st.Phase != Broadcast {
 		t.Fatalf("leader in %v, want broadcast", st.Phase)
 	}
+	return n
+}
+
+// TestLeaderCommitQuorum: the leader's own vote counts once its append
+// is durable (Advance), and any quorum commits, as ZooKeeper's
+// Leader.processAck: one follower's ack does not commit a txn the leader
+// has not logged yet, the second's does, and with the leader's append
+// durable one follower's ack is enough.
+func TestLeaderCommitQuorum(t *testing.T) {
+	n := broadcastLeader(t)
+	txn := &proto.SetDataTxn{Path: "/a"}
+	ack := func(from, z int64) []int64 {
+		t.Helper()
+		if err := n.Step(Message{Type: MsgAck, From: from, To: 1, Zxid: z}); err != nil {
+			t.Fatal(err)
+		}
+		if !n.HasReady() {
+			return nil
+		}
+		rd := n.Ready()
+		defer n.Advance(rd)
+		return zxids(rd.Commit)
+	}
+
+	z1, err := n.Propose(proto.TxnHeader{}, txn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	logging := n.Ready() // handed to the log writer: not durable yet
+	if got := ack(2, z1); len(got) != 0 {
+		t.Fatalf("one follower's ack committed %x before the leader logged it", got)
+	}
+	if got := ack(3, z1); !equalInt64(got, []int64{z1}) {
+		t.Fatalf("two followers' acks committed %x, want %x", got, z1)
+	}
+	n.Advance(logging)
+	if n.HasReady() {
+		if rd := n.Ready(); len(rd.Commit) != 0 {
+			t.Fatalf("the leader's append committed %x again", zxids(rd.Commit))
+		}
+	}
+
+	z2, err := n.Propose(proto.TxnHeader{}, txn)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n.Advance(n.Ready()) // logged: the leader's vote counts
+	if got := ack(3, z2); !equalInt64(got, []int64{z2}) {
+		t.Fatalf("leader's durable vote and one follower's ack committed %x, want %x", got, z2)
+	}
+}
+
+// TestLeaderBroadcastAllocations holds the core's garbage per write on a
+// leader with two followers, in batches of 8 proposals: one allocation
+// per proposal (its entry, which its PROPOSALs point to, and its acks in
+// one), and per batch a slice each for the Ready's appends and commits
+// and the committed history's growth; message arrays are recycled. With
+// a map of acks per proposal and every Ready slice grown from nil, it was
+// 7.75 per write.
+func TestLeaderBroadcastAllocations(t *testing.T) {
+	n := broadcastLeader(t)
 	const batch = 8
 	txn := &proto.SetDataTxn{Path: "/a"}
 	round := func() {
