@@ -421,8 +421,7 @@ func (r *role) handleReady() error {
 		if r.writeAsync(&rd) {
 			continue
 		}
-		if len(r.inflight) > 0 && (len(rd.Append) > 0 || rd.Snapshot != nil || rd.Truncate != nil ||
-			rd.SetAcceptedEpoch != nil || rd.SetCurrentEpoch != nil || rd.StepDown != nil) {
+		if len(r.inflight) > 0 && rd.HasDurableWork() {
 			// Durable writes stay in order: what the writer holds first.
 			if err := r.drainWrites(); err != nil {
 				return err
@@ -524,8 +523,7 @@ func (r *role) sendProposalsEarly(rd *zab.Ready) map[int]bool {
 // ZooKeeper's followers rely on too (their CommitProcessor does not wait
 // for the local SyncRequestProcessor).
 func (r *role) writeAsync(rd *zab.Ready) bool {
-	if r.writer == nil || len(rd.Append) == 0 || rd.Snapshot != nil || rd.Truncate != nil ||
-		rd.SetAcceptedEpoch != nil || rd.SetCurrentEpoch != nil || rd.StepDown != nil || rd.Established {
+	if r.writer == nil || !rd.OnlyAppends() || rd.Established {
 		return false
 	}
 	r.writer.enqueue(rd.Append)

@@ -374,9 +374,7 @@ func (s *sim) start(p *simPeer, leader int64) {
 // advanced nor acked: the core is discarded).
 func (s *sim) endRole(p *simPeer) {
 	for _, rd := range p.inflight {
-		if !s.logAppend(p, rd.Append, -1) {
-			return
-		}
+		s.logAppend(p, rd.Append, -1)
 	}
 	p.node, p.writer, p.inflight = nil, false, nil
 	s.disconnect(p.id)
@@ -458,20 +456,6 @@ func (s *sim) appendAsync(p *simPeer, rd Ready) {
 		}
 	}
 	p.inflight = append(p.inflight, rd)
-}
-
-// writesAsync mirrors the edge's choice of which Readies go to the log
-// writer: those whose only durable work is an append, once established.
-func writesAsync(p *simPeer, rd *Ready) bool {
-	return p.writer && len(rd.Append) > 0 && rd.Snapshot == nil && rd.Truncate == nil &&
-		rd.SetAcceptedEpoch == nil && rd.SetCurrentEpoch == nil && rd.StepDown == nil && !rd.Established
-}
-
-// hasDurableWork mirrors the edge's test for a Ready that must wait for
-// the log writer to finish what it holds: durable writes stay in order.
-func hasDurableWork(rd *Ready) bool {
-	return len(rd.Append) > 0 || rd.Snapshot != nil || rd.Truncate != nil ||
-		rd.SetAcceptedEpoch != nil || rd.SetCurrentEpoch != nil || rd.StepDown != nil
 }
 
 func (s *sim) crash() {
@@ -579,7 +563,10 @@ func (s *sim) processReady() {
 	}
 	p := ps[s.rng.IntN(len(ps))]
 	rd := p.node.Ready()
-	if writesAsync(p, &rd) {
+	// The edge's choices (peer.role's writeAsync and handleReady): an
+	// established role pipelines a Ready that only appends; one with
+	// other durable work waits until the writer holds nothing.
+	if p.writer && rd.OnlyAppends() && !rd.Established {
 		if s.faults && s.rng.IntN(60) == 0 {
 			s.crashPeer(p)
 			return
@@ -587,7 +574,7 @@ func (s *sim) processReady() {
 		s.appendAsync(p, rd)
 		return
 	}
-	if hasDurableWork(&rd) {
+	if rd.HasDurableWork() {
 		for len(p.inflight) > 0 {
 			if !s.writeOne(p) {
 				return

@@ -287,8 +287,7 @@ type Ready struct {
 // durable, and a learner still being synced, whose NEWLEADER or UPTODATE
 // must come first, gets no early message.
 func (rd *Ready) EarlyMessages() []int {
-	if len(rd.Append) == 0 || rd.SetAcceptedEpoch != nil || rd.SetCurrentEpoch != nil ||
-		rd.Snapshot != nil || rd.Truncate != nil || rd.StepDown != nil {
+	if !rd.OnlyAppends() {
 		return nil
 	}
 	mixed := map[int64]bool{}
@@ -304,6 +303,21 @@ func (rd *Ready) EarlyMessages() []int {
 		}
 	}
 	return out
+}
+
+// HasDurableWork reports whether rd has a durable write to make (a
+// StepDown counts: the writes before it must be made first).
+func (rd *Ready) HasDurableWork() bool {
+	return len(rd.Append) > 0 || rd.Snapshot != nil || rd.Truncate != nil ||
+		rd.SetAcceptedEpoch != nil || rd.SetCurrentEpoch != nil || rd.StepDown != nil
+}
+
+// OnlyAppends reports whether rd's only durable work is Append: the Ready
+// whose PROPOSALs may go out early and, once established, that a caller
+// may pipeline (see Ready).
+func (rd *Ready) OnlyAppends() bool {
+	return len(rd.Append) > 0 && rd.Snapshot == nil && rd.Truncate == nil &&
+		rd.SetAcceptedEpoch == nil && rd.SetCurrentEpoch == nil && rd.StepDown == nil
 }
 
 // Empty reports whether rd carries nothing to do.
