@@ -724,7 +724,8 @@ func (r *role) sendAcks(msgs []zab.Message) {
 // the disk.
 //
 // A learner applies COMMITs of txns its log writer still holds
-// (writeAsync), so its tree can be ahead of its durable log. No snapshot
+// (writeAsync), and a leader commits on its followers' acks before its
+// own append is durable, so the tree can be ahead of the durable log. No snapshot
 // is taken then: one named after such a txn could be durable before the
 // log catches up, and a crash in between would leave the log with a gap
 // under it. The restart would trust the snapshot for the missing txns,

@@ -517,7 +517,8 @@ func (s *sim) takeSnapshot() {
 	}
 	// As the edge does (peer.role's snapshotIfDue), no snapshot while the
 	// tree is ahead of the durable log (a learner applies COMMITs of txns
-	// its log writer still holds): a crash before the writer catches up
+	// its log writer still holds; a leader commits on its followers' acks
+	// before its own append is durable): a crash before the writer catches up
 	// would leave the log with a gap under a snapshot past it, which a
 	// later DIFF from that log would pass on.
 	if p.appliedZxid() > p.st.LastZxid() {
