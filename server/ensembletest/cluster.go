@@ -60,6 +60,10 @@ type Options struct {
 	ZkdBinary string
 	// StartTimeout bounds the wait for every node to serve; default 90s.
 	StartTimeout time.Duration
+	// Prepare, if set, fills node id's data directory (myid is there
+	// already) before any node starts, for an ensemble started on data it
+	// did not write.
+	Prepare func(id int, dataDir string) error
 }
 
 // Defaults, chosen for a 2-CPU CI machine running several JVMs at once:
@@ -156,6 +160,11 @@ func Start(t testing.TB, opts Options) *Cluster {
 		}
 		if err := os.WriteFile(filepath.Join(node.DataDir, "myid"), []byte(strconv.Itoa(id)+"\n"), 0o644); err != nil {
 			t.Fatalf("ensembletest: write myid: %v", err)
+		}
+		if opts.Prepare != nil {
+			if err := opts.Prepare(id, node.DataDir); err != nil {
+				t.Fatalf("ensembletest: prepare the data directory of node %d: %v", id, err)
+			}
 		}
 		c.Nodes = append(c.Nodes, node)
 	}

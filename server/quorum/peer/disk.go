@@ -217,6 +217,19 @@ func (d *disk) FirstZxid() int64 { return d.first }
 // SnapshotZxid implements zab.Storage.
 func (d *disk) SnapshotZxid() int64 { return d.snapZxid }
 
+// Snapshots implements zab.Storage.
+func (d *disk) Snapshots() ([]int64, error) {
+	files, err := snapshot.List(d.store.SnapDir())
+	if err != nil {
+		return nil, err
+	}
+	zxids := make([]int64, len(files))
+	for i, f := range files { // newest first
+		zxids[len(files)-1-i] = f.Zxid
+	}
+	return zxids, nil
+}
+
 // Entries implements zab.Storage.
 func (d *disk) Entries(fromZxid, toZxid int64) ([]zab.Entry, error) {
 	d.ioMu.Lock()

@@ -4,6 +4,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"testing"
 
@@ -144,6 +146,15 @@ func TestDiskInstallSnapshotDropsLog(t *testing.T) {
 		t.Errorf("recovered sessions %v, want 1:3000", rs.sessions)
 	}
 	checkView(t, d2, 0x300000008, 0x300000008, 0x300000007, []int64{0x300000008})
+	// The snapshots, ascending: the empty tree's snapshot.0 taken when the
+	// directory was new, and a torn one, whose name still says that this
+	// member applied 0x100000002 once.
+	if err := os.WriteFile(filepath.Join(d2.store.SnapDir(), "snapshot.100000002"), []byte("torn"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if snaps, err := d2.Snapshots(); err != nil || !slices.Equal(snaps, []int64{0, 0x100000002, 0x300000007}) {
+		t.Errorf("Snapshots() = %x, %v; want [0 100000002 300000007]", snaps, err)
+	}
 }
 
 func TestRoleEndReason(t *testing.T) {

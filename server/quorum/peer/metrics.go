@@ -18,6 +18,7 @@ type metrics struct {
 	synced        prometheus.Gauge
 	lag           *prometheus.GaugeVec
 	syncs         *prometheus.CounterVec
+	logGaps       prometheus.Counter
 	// droppedRequests counts client requests that could not go on: queued
 	// for a leadership that ended, or forwarded without a leader.
 	droppedRequests prometheus.Counter
@@ -68,6 +69,8 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 			Help: "Leader's last zxid minus the last zxid a follower acked (leader only)."}, []string{"server_id"}),
 		syncs: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "zkd_quorum_sync_total",
 			Help: "Learner synchronizations by kind (counted on the learner)."}, []string{"type"}),
+		logGaps: prometheus.NewCounter(prometheus.CounterOpts{Name: "zkd_quorum_sync_log_gaps_total",
+			Help: "Learner syncs that met a gap in this leader's txn log where a DIFF or TRUNC would read it, so the learner got a SNAP (leader only; such a gap lies under a snapshot taken or installed ahead of the log, as in some Apache ZooKeeper data directories)."}),
 		droppedRequests: prometheus.NewCounter(prometheus.CounterOpts{Name: "zkd_quorum_dropped_requests_total",
 			Help: "Client requests and proposals dropped because the leadership they were meant for ended (their clients are disconnected)."}),
 		quorumSize: prometheus.NewGauge(prometheus.GaugeOpts{Name: "zkd_quorum_size",
@@ -106,7 +109,7 @@ func newMetrics(reg prometheus.Registerer) (*metrics, error) {
 	if reg == nil {
 		return m, nil
 	}
-	for _, c := range []prometheus.Collector{m.state, m.isLeader, m.leaderChanges, m.proposals, m.commits, m.synced, m.lag, m.syncs, m.droppedRequests,
+	for _, c := range []prometheus.Collector{m.state, m.isLeader, m.leaderChanges, m.proposals, m.commits, m.synced, m.lag, m.syncs, m.logGaps, m.droppedRequests,
 		m.quorumSize, m.outstanding, m.ackLatency, m.proposalSize, m.commitLatency, m.syncDuration, m.roleEnds, m.lagWarnings, m.unsent,
 		m.revalidations, m.revalidateTime, m.snapEncodes, m.snapEncodeTime} {
 		if err := reg.Register(c); err != nil {

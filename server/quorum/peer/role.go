@@ -782,8 +782,13 @@ func (r *role) snapshotWritten(res snapResult) {
 }
 
 // deliver hands a Ready's forwarded requests and sync answers to the
-// server.
+// server, and reports the gaps in the txn log that its syncs found.
 func (r *role) deliver(rd *zab.Ready) {
+	for _, g := range rd.LogGaps {
+		r.p.metrics.logGaps.Inc()
+		r.p.log.Warn().Int64("learner", g.Learner).Str("after", hex(g.After)).Str("next", hex(g.Next)).
+			Msg("the txn log skips txns between these zxids (a snapshot installed or taken ahead of it); syncing the learner with SNAP instead of from the log")
+	}
 	for _, m := range rd.Requests {
 		if r.p.cfg.OnRequest == nil {
 			r.p.metrics.droppedRequests.Inc()

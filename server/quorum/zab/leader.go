@@ -209,6 +209,10 @@ func (n *Node) syncLearner(h *handler) {
 	case SyncTrunc:
 		n.send(Message{Type: MsgTrunc, To: h.id, Zxid: plan.Zxid})
 	case SyncSnap:
+		if plan.Gap != nil {
+			plan.Gap.Learner = h.id
+			n.pending.LogGaps = append(n.pending.LogGaps, *plan.Gap)
+		}
 		// The snapshot is the leader's tree, which holds committed txns
 		// only; what the leader logged but has not applied follows it.
 		n.send(Message{Type: MsgSnap, To: h.id, Zxid: n.applied, Snapshot: &SnapshotReq{Zxid: n.applied}})
@@ -256,6 +260,19 @@ func (n *Node) planFor(peerLast int64) (syncPlan, error) {
 	}
 	if len(older) == 0 || older[len(older)-1].Zxid() != n.histBase {
 		return syncPlan{Kind: SyncSnap}, nil
+	}
+	// A DIFF read across a gap would leave the learner without the txns
+	// the gap skips, and a TRUNC to the txn before a gap holding peerLast
+	// would cut committed txns from it. A SNAP is safe here: the learner
+	// holds nothing above histBase, which the leader has applied. (The
+	// in-memory window needs no such check: it is the log after the
+	// leader's snapshot, then what it committed since.)
+	snaps, err := n.st.Snapshots()
+	if err != nil {
+		return syncPlan{}, fmt.Errorf("listing snapshots: %w", err)
+	}
+	if g := gapAfter(older, peerLast, snaps); g != nil {
+		return syncPlan{Kind: SyncSnap, Gap: g}, nil
 	}
 	return planSync(peerLast, base, append(older, n.hist...)), nil
 }

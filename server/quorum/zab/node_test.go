@@ -456,6 +456,62 @@ func TestLeaderSkipsAlreadyAcceptedEpochAcks(t *testing.T) {
 	}
 }
 
+// TestLeaderSnapsOverLogGap: a leader that syncs a learner from its txn
+// log sends a SNAP where the log skips txns that a DIFF would read or a
+// TRUNC would cut at, and reports the gap. The leader's tree (Applied) is
+// at the end of its log, so every learner below it is synced from the log.
+func TestLeaderSnapsOverLogGap(t *testing.T) {
+	z := makeZxid
+	gapped := []Entry{ent(1, 1), ent(1, 2), ent(1, 3), ent(1, 7), ent(1, 8)} // 1:4..1:6 under a snapshot at 1:6
+	tests := []struct {
+		name     string
+		log      []Entry
+		snaps    []int64
+		peerLast int64
+		kind     MsgType
+		gap      []LogGap
+	}{
+		{"behind the gap", gapped, nil, z(1, 2), MsgSnap, []LogGap{{Learner: 2, After: z(1, 3), Next: z(1, 7)}}},
+		// It holds 1:4 and 1:5, committed: a TRUNC to 1:3 would cut them.
+		{"inside the gap", gapped, nil, z(1, 5), MsgSnap, []LogGap{{Learner: 2, After: z(1, 3), Next: z(1, 7)}}},
+		{"past the gap", gapped, nil, z(1, 7), MsgDiff, nil},
+		{"new epoch not from counter 1", []Entry{ent(1, 1), ent(1, 2), ent(2, 4), ent(2, 5)}, nil, z(1, 1), MsgSnap,
+			[]LogGap{{Learner: 2, After: z(1, 2), Next: z(2, 4)}}},
+		{"no gap across epochs", []Entry{ent(1, 1), ent(1, 2), ent(2, 1), ent(2, 2)}, []int64{0, z(1, 2)}, z(1, 1), MsgDiff, nil},
+		// The counters cannot tell that epoch 1 went on past 1:2; the
+		// snapshot at 1:5, taken ahead of the log before a crash, can.
+		{"end of an epoch under a snapshot", []Entry{ent(1, 1), ent(1, 2), ent(2, 1), ent(2, 2)}, []int64{0, z(1, 5)}, z(1, 1), MsgSnap,
+			[]LogGap{{Learner: 2, After: z(1, 2), Next: z(2, 1)}}},
+		{"divergent, no gap", []Entry{ent(1, 1), ent(1, 2), ent(2, 1), ent(2, 2)}, nil, z(1, 5), MsgTrunc, nil},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			st := storeWith(2, 2, tc.log...)
+			cfg := testCfg(1)
+			cfg.Applied = tc.log[len(tc.log)-1].Zxid()
+			st.snapZxid, st.snaps = cfg.Applied, tc.snaps
+			n := New(cfg, st, 1)
+			if err := n.Step(Message{Type: MsgFollowerInfo, From: 2, To: 1, Zxid: z(2, 0)}); err != nil {
+				t.Fatal(err)
+			}
+			n.Advance(n.Ready())
+			if err := n.Step(Message{Type: MsgAckEpoch, From: 2, To: 1, Zxid: tc.peerLast, Epoch: 2}); err != nil {
+				t.Fatal(err)
+			}
+			rd := n.Ready()
+			if rd.StepDown != nil || len(rd.Messages) == 0 {
+				t.Fatalf("no sync: %+v", rd)
+			}
+			if got := rd.Messages[0].Type; got != tc.kind {
+				t.Errorf("sync = %v, want %v", got, tc.kind)
+			}
+			if fmt.Sprint(rd.LogGaps) != fmt.Sprint(tc.gap) {
+				t.Errorf("LogGaps = %x, want %x", rd.LogGaps, tc.gap)
+			}
+		})
+	}
+}
+
 func TestLeaderAbortsWhenFollowerAhead(t *testing.T) {
 	n := New(testCfg(1), storeWith(2, 2, ent(2, 1)), 1)
 	n.Step(Message{Type: MsgFollowerInfo, From: 2, To: 1, Zxid: makeZxid(2, 0)})

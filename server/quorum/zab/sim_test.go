@@ -26,6 +26,7 @@ type memStorage struct {
 	accepted, current int64
 	snapZxid          int64
 	snap              []Entry // the history the snapshot holds, for the checks
+	snaps             []int64 // every snapshot taken or installed (none is purged)
 	log               []Entry
 }
 
@@ -44,6 +45,9 @@ func (s *memStorage) FirstZxid() int64 {
 	return 0
 }
 func (s *memStorage) SnapshotZxid() int64 { return s.snapZxid }
+func (s *memStorage) Snapshots() ([]int64, error) {
+	return slices.Clone(s.snaps), nil
+}
 func (s *memStorage) Entries(from, to int64) ([]Entry, error) {
 	var out []Entry
 	for _, e := range s.log {
@@ -124,8 +128,12 @@ type sim struct {
 	// (a leader commits on its followers' acks alone): the edge's
 	// pipelining, which the seeds must exercise.
 	pipelined, aheadLearner, aheadLeader int
-	faults                               bool
-	maxSteps                             int
+	// unguarded counts snapshots taken ahead of the durable log,
+	// gapsLogged the appends that left a log skipping txns, and gapSyncs
+	// the learner syncs a leader switched to SNAP over such a gap.
+	unguarded, gapsLogged, gapSyncs int
+	faults                          bool
+	maxSteps                        int
 }
 
 func newSim(t testing.TB, seed int64, trace bool) *sim {
@@ -432,6 +440,18 @@ func (s *sim) logAppend(p *simPeer, entries []Entry, crashAt int) bool {
 		if last := st.LastZxid(); e.Zxid() <= last {
 			s.fail("peer %d appends %#x after %#x", p.id, e.Zxid(), last)
 		}
+		if n := len(st.log); n > 0 {
+			// The core never makes a log skip txns; an unguarded
+			// snapshot (takeSnapshot) can, with the snapshot inside the gap.
+			prev := st.log[n-1].Zxid()
+			covered := slices.ContainsFunc(st.snaps, func(z int64) bool { return z > prev && z < e.Zxid() })
+			if !covered && !follows(prev, e.Zxid()) {
+				s.fail("peer %d logs %#x after %#x: its log skips txns", p.id, e.Zxid(), prev)
+			}
+			if covered {
+				s.gapsLogged++
+			}
+		}
 		st.log = append(st.log, e)
 	}
 	return true
@@ -521,11 +541,21 @@ func (s *sim) takeSnapshot() {
 	// before its own append is durable): a crash before the writer catches up
 	// would leave the log with a gap under a snapshot past it, which a
 	// later DIFF from that log would pass on.
+	// ZooKeeper's followers have no such guard, and zkd reads their data
+	// directories: sometimes the snapshot is taken anyway and the peer
+	// crashes before its writer catches up, leaving its log with a gap
+	// that the leader's syncs must not read across.
+	crash := false
 	if p.appliedZxid() > p.st.LastZxid() {
-		return
+		if !s.faults {
+			return
+		}
+		s.unguarded++
+		crash = true
 	}
 	p.st.snap = slices.Clone(p.tree)
 	p.st.snapZxid = p.appliedZxid()
+	p.st.snaps = append(p.st.snaps, p.st.snapZxid)
 	if s.rng.IntN(2) == 0 {
 		i := 0
 		for i < len(p.st.log) && p.st.log[i].Zxid() <= p.st.snapZxid {
@@ -534,6 +564,9 @@ func (s *sim) takeSnapshot() {
 		p.st.log = slices.Clone(p.st.log[i:])
 	}
 	s.logf("snapshot at %d: %#x, log from %#x", p.id, p.st.snapZxid, p.st.FirstZxid())
+	if crash {
+		s.crashPeer(p)
+	}
 }
 
 // send queues one message of p's Ready on its link.
@@ -564,6 +597,7 @@ func (s *sim) processReady() {
 	}
 	p := ps[s.rng.IntN(len(ps))]
 	rd := p.node.Ready()
+	s.gapSyncs += len(rd.LogGaps)
 	// The edge's choices (peer.role's writeAsync and handleReady): an
 	// established role pipelines a Ready that only appends; one with
 	// other durable work waits until the writer holds nothing.
@@ -606,6 +640,7 @@ func (s *sim) processReady() {
 			}
 		}
 		st.snap, st.snapZxid, st.log = slices.Clone(snap), rd.Snapshot.Zxid, nil
+		st.snaps = append(st.snaps, st.snapZxid)
 		p.tree = slices.Clone(snap)
 	}
 	if rd.Truncate != nil {
@@ -811,7 +846,7 @@ func TestSimulation(t *testing.T) {
 	}
 	start := time.Now()
 	n := simSeedCount()
-	var commits, noProgress, pipelined, aheadLearner, aheadLeader int
+	var commits, noProgress, pipelined, aheadLearner, aheadLeader, unguarded, gapsLogged, gapSyncs int
 	for seed := int64(0); seed < int64(n); seed++ {
 		s := runSeed(t, seed, false)
 		if s.failure != "" {
@@ -824,13 +859,20 @@ func TestSimulation(t *testing.T) {
 		pipelined += s.pipelined
 		aheadLearner += s.aheadLearner
 		aheadLeader += s.aheadLeader
+		unguarded += s.unguarded
+		gapsLogged += s.gapsLogged
+		gapSyncs += s.gapSyncs
 	}
-	t.Logf("%d seeds in %v: %d commits, %d seeds without any commit; %d pipelined log writes; txns applied before logged: %d by learners, %d by leaders",
-		n, time.Since(start), commits, noProgress, pipelined, aheadLearner, aheadLeader)
+	t.Logf("%d seeds in %v: %d commits, %d seeds without any commit; %d pipelined log writes; txns applied before logged: %d by learners, %d by leaders; "+
+		"%d snapshots ahead of the log, %d appends after a gap, %d syncs switched to SNAP over one",
+		n, time.Since(start), commits, noProgress, pipelined, aheadLearner, aheadLeader, unguarded, gapsLogged, gapSyncs)
 	if commits == 0 {
 		t.Fatalf("no seed committed anything: the simulator is not exercising broadcast")
 	}
 	if pipelined == 0 || aheadLearner == 0 || aheadLeader == 0 {
 		t.Fatalf("no pipelined log write or early apply: the simulator is not exercising the edge's log writer")
+	}
+	if gapsLogged == 0 || gapSyncs == 0 {
+		t.Fatalf("no log with a gap, or no sync over one: the simulator is not exercising gapped logs")
 	}
 }

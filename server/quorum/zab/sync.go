@@ -30,6 +30,55 @@ type syncPlan struct {
 	Zxid int64
 	// Send are the committed txns to stream as PROPOSAL+COMMIT pairs.
 	Send []Entry
+	// Gap is set when a SNAP replaces a DIFF or TRUNC because the
+	// leader's log skips txns where that sync would read it.
+	Gap *LogGap
+}
+
+// LogGap is a place where a peer's txn log skips txns: Next follows After
+// in the log, but a history without gaps holds other txns between them.
+type LogGap struct {
+	// Learner is the learner whose sync found it.
+	Learner     int64
+	After, Next int64
+}
+
+// follows reports whether z can directly follow prev in a history without
+// gaps. Within an epoch the counters run on by one: the epoch's leader
+// numbers its proposals so and commits them in order, and a learner logs
+// them in order. A new epoch's history starts at counter 1, its leader's
+// first proposal.
+func follows(prev, z int64) bool {
+	if epochOf(z) == epochOf(prev) {
+		return z == prev+1
+	}
+	return epochOf(z) > epochOf(prev) && counterOf(z) == 1
+}
+
+// gapAfter returns the first gap in es (ascending zxids) whose later txn is
+// above zxid, or nil; snaps are the zxids of the member's snapshots,
+// ascending. A log has gaps where its member installed a snapshot without
+// dropping the log before it (ZooKeeper's learners keep their log files
+// after a SNAP), or crashed with a snapshot durable ahead of its log (a
+// ZooKeeper follower applies commits before logging them, as zkd's
+// learners do; zkd holds its own snapshots back until the log catches up).
+// Either way a snapshot falls inside the gap. Where that snapshot was
+// purged, the counting rule of follows still sees every gap except one
+// that swallows the end of an epoch. A gap ending at or below zxid cannot
+// hurt a sync from zxid on.
+func gapAfter(es []Entry, zxid int64, snaps []int64) *LogGap {
+	k := 0
+	for i := 1; i < len(es); i++ {
+		prev, z := es[i-1].Zxid(), es[i].Zxid()
+		for k < len(snaps) && snaps[k] <= prev {
+			k++
+		}
+		inside := k < len(snaps) && snaps[k] < z
+		if z > zxid && (inside || !follows(prev, z)) {
+			return &LogGap{After: prev, Next: z}
+		}
+	}
+	return nil
 }
 
 // noBase marks a history whose start is unknown: it is only known to be

@@ -185,6 +185,11 @@ type Storage interface {
 	// SnapshotZxid is the zxid of the newest durable snapshot: the history
 	// up to it is complete even where the log was purged. 0 if none.
 	SnapshotZxid() int64
+	// Snapshots returns the zxids of the snapshots on disk, ascending,
+	// complete or not. Each names a txn its member had applied, so one
+	// that falls between two adjacent txns of the log shows that the log
+	// skips txns there.
+	Snapshots() ([]int64, error)
 }
 
 // Config configures one peer.
@@ -269,6 +274,10 @@ type Ready struct {
 	Requests []Message
 	// Synced carries the Data of SYNC answers for this peer's clients.
 	Synced [][]byte
+	// LogGaps are gaps in this leader's txn log that its syncs of
+	// learners ran into: each such learner gets a SNAP instead, and the
+	// caller reports them.
+	LogGaps []LogGap
 	// Established is set in the Ready in which this peer entered Broadcast.
 	Established bool
 	// StepDown is set when this peer stopped (leader lost its quorum, sync
@@ -324,7 +333,7 @@ func (rd *Ready) OnlyAppends() bool {
 func (rd *Ready) Empty() bool {
 	return len(rd.Messages) == 0 && rd.SetAcceptedEpoch == nil && rd.SetCurrentEpoch == nil &&
 		len(rd.Append) == 0 && rd.Truncate == nil && rd.Snapshot == nil && len(rd.Commit) == 0 &&
-		len(rd.Requests) == 0 && len(rd.Synced) == 0 && !rd.Established && rd.StepDown == nil
+		len(rd.Requests) == 0 && len(rd.Synced) == 0 && len(rd.LogGaps) == 0 && !rd.Established && rd.StepDown == nil
 }
 
 // Status is a read-only summary for monitoring (srvr, mntr, metrics).
