@@ -104,6 +104,14 @@ func TestLeaderLogGap(t *testing.T) {
 	if n := strings.Count(first, "\n"); n < 40 {
 		t.Errorf("the tree has %d znodes, want the fixture's (over 40):\n%s", n, first)
 	}
+	// The followers synced to the end of epoch 2, and the reads above
+	// logged session txns in epoch 3: neither follower lagged behind by
+	// more than those few txns.
+	lagging, err := leader.CounterValues("zkd_quorum_follower_lag_warnings_total", "server_id")
+	must(t, err)
+	if len(lagging) != 0 {
+		t.Errorf("leader warned of lagging followers: %v", lagging)
+	}
 }
 
 // treeOf renders every znode outside /zookeeper that node n holds, after a

@@ -380,7 +380,10 @@ func (r *role) onEvent(ev event) error {
 				// The NEWLEADER ack: the learner holds what the sync sent,
 				// which ended at our log's end when NEWLEADER left (an
 				// approximation when proposals were forwarded meanwhile).
-				r.acked[c.id] = max(r.acked[c.id], r.node.Status().LastZxid)
+				// That end may lie in an earlier epoch: the ack's own zxid,
+				// this epoch's start, then keeps the lag in this epoch's
+				// txns instead of a distance across epochs of about 2^32.
+				r.acked[c.id] = max(r.acked[c.id], r.node.Status().LastZxid, m.Zxid)
 			}
 		}
 	}
