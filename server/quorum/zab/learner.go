@@ -56,8 +56,7 @@ func (n *Node) learnerStep(m Message) error {
 			if m.Zxid <= n.ls.last {
 				return nil // duplicate
 			}
-			n.ls.entries = append(n.ls.entries, *m.Entry)
-			n.ls.last = m.Zxid
+			n.syncEntry(m)
 			return nil
 		}
 		if n.phase == Discovery {
@@ -75,8 +74,7 @@ func (n *Node) learnerStep(m Message) error {
 		if m.Type == MsgInform {
 			if n.phase == Synchronization && !n.gotNewLead {
 				if m.Zxid > n.ls.last {
-					n.ls.entries = append(n.ls.entries, *m.Entry)
-					n.ls.last = m.Zxid
+					n.syncEntry(m)
 				}
 			} else if m.Zxid > n.lastLogged {
 				if want := n.nextZxid(); m.Zxid != want {
@@ -123,6 +121,19 @@ func (n *Node) learnerStep(m Message) error {
 		return fmt.Errorf("zab: learner cannot handle %v", m)
 	}
 	return nil
+}
+
+// syncEntry takes a txn of the leader's sync (PROPOSAL or INFORM). It must
+// directly follow the history the sync has built so far: the learner's
+// log, the TRUNC point or the SNAP. A leader whose log skips txns (see
+// gapAfter) would otherwise leave this learner without them, silently.
+func (n *Node) syncEntry(m Message) {
+	if !follows(n.ls.last, m.Zxid) {
+		n.stepDown(fmt.Errorf("%w: the leader's sync skips txns: %#x after %#x", ErrUnsafe, m.Zxid, n.ls.last))
+		return
+	}
+	n.ls.entries = append(n.ls.entries, *m.Entry)
+	n.ls.last = m.Zxid
 }
 
 func (n *Node) protocolError(m Message) {

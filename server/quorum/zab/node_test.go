@@ -1,6 +1,7 @@
 package zab
 
 import (
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -173,9 +174,9 @@ func TestLearnerSyncOrder(t *testing.T) {
 	steps := []Message{
 		{Type: MsgLeaderInfo, Zxid: makeZxid(2, 0)},
 		{Type: MsgTrunc, Zxid: makeZxid(1, 2)},
-		{Type: MsgProposal, Zxid: makeZxid(1, 4), Entry: ptr(ent(1, 4))},
-		{Type: MsgCommit, Zxid: makeZxid(1, 4)},
-		{Type: MsgProposal, Zxid: makeZxid(2, 1), Entry: ptr(ent(2, 1))}, // outstanding
+		{Type: MsgProposal, Zxid: makeZxid(2, 1), Entry: ptr(ent(2, 1))},
+		{Type: MsgCommit, Zxid: makeZxid(2, 1)},
+		{Type: MsgProposal, Zxid: makeZxid(2, 2), Entry: ptr(ent(2, 2))}, // outstanding
 	}
 	for _, m := range steps {
 		m.From, m.To = 1, 2
@@ -195,7 +196,7 @@ func TestLearnerSyncOrder(t *testing.T) {
 	if rd.Truncate == nil || *rd.Truncate != makeZxid(1, 2) {
 		t.Errorf("Truncate = %v, want %#x", rd.Truncate, makeZxid(1, 2))
 	}
-	if got := zxids(rd.Append); !equalInt64(got, []int64{makeZxid(1, 4), makeZxid(2, 1)}) {
+	if got := zxids(rd.Append); !equalInt64(got, []int64{makeZxid(2, 1), makeZxid(2, 2)}) {
 		t.Errorf("Append = %x", got)
 	}
 	if rd.SetCurrentEpoch == nil || *rd.SetCurrentEpoch != 2 {
@@ -204,26 +205,75 @@ func TestLearnerSyncOrder(t *testing.T) {
 	if len(rd.Commit) != 0 {
 		t.Errorf("applied %x before UPTODATE", zxids(rd.Commit))
 	}
-	if len(rd.Messages) != 2 || rd.Messages[0].Zxid != makeZxid(2, 0) || rd.Messages[1].Zxid != makeZxid(2, 1) {
-		t.Errorf("messages = %v, want ACK(NEWLEADER) then ACK(0x200000001)", rd.Messages)
+	if len(rd.Messages) != 2 || rd.Messages[0].Zxid != makeZxid(2, 0) || rd.Messages[1].Zxid != makeZxid(2, 2) {
+		t.Errorf("messages = %v, want ACK(NEWLEADER) then ACK(0x200000002)", rd.Messages)
 	}
 	n.Advance(rd)
 	if err := n.Step(Message{Type: MsgUpToDate, From: 1, To: 2, Zxid: -1}); err != nil {
 		t.Fatal(err)
 	}
 	rd = n.Ready()
-	if got := zxids(rd.Commit); !equalInt64(got, []int64{makeZxid(1, 1), makeZxid(1, 2), makeZxid(1, 4)}) {
+	if got := zxids(rd.Commit); !equalInt64(got, []int64{makeZxid(1, 1), makeZxid(1, 2), makeZxid(2, 1)}) {
 		t.Errorf("Commit at UPTODATE = %x, want the committed history without the outstanding proposal", got)
 	}
 	if !rd.Established || n.Status().Phase != Broadcast {
 		t.Errorf("not in broadcast after UPTODATE")
 	}
 	// A gap in broadcast makes the learner drop out instead of logging it.
-	if err := n.Step(Message{Type: MsgProposal, From: 1, To: 2, Zxid: makeZxid(2, 3), Entry: ptr(ent(2, 3))}); err != nil {
+	if err := n.Step(Message{Type: MsgProposal, From: 1, To: 2, Zxid: makeZxid(2, 4), Entry: ptr(ent(2, 4))}); err != nil {
 		t.Fatal(err)
 	}
 	if rd := n.Ready(); rd.StepDown == nil || len(rd.Append) != 0 {
 		t.Errorf("gap accepted: %+v", rd)
+	}
+}
+
+// TestLearnerRefusesGappedSync: the txns of a leader's sync must directly
+// follow the learner's log, the TRUNC point or the SNAP; a sync that skips
+// txns (a leader reading its log across a gap) is refused as unsafe
+// rather than logged, for each kind of sync and for an observer's INFORM.
+func TestLearnerRefusesGappedSync(t *testing.T) {
+	z := makeZxid
+	snap := &SnapshotReq{Zxid: z(1, 5)}
+	tests := []struct {
+		name string
+		cfg  Config
+		sync Message
+		next Message
+		ok   bool
+	}{
+		{"diff, next txn", testCfg(2), Message{Type: MsgDiff, Zxid: z(1, 4)}, Message{Type: MsgProposal, Zxid: z(1, 4), Entry: ptr(ent(1, 4))}, true},
+		{"diff, next epoch", testCfg(2), Message{Type: MsgDiff, Zxid: z(2, 1)}, Message{Type: MsgProposal, Zxid: z(2, 1), Entry: ptr(ent(2, 1))}, true},
+		{"diff skipping 1:4", testCfg(2), Message{Type: MsgDiff, Zxid: z(1, 5)}, Message{Type: MsgProposal, Zxid: z(1, 5), Entry: ptr(ent(1, 5))}, false},
+		{"diff into an epoch's middle", testCfg(2), Message{Type: MsgDiff, Zxid: z(2, 2)}, Message{Type: MsgProposal, Zxid: z(2, 2), Entry: ptr(ent(2, 2))}, false},
+		{"trunc, then a gap", testCfg(2), Message{Type: MsgTrunc, Zxid: z(1, 2)}, Message{Type: MsgProposal, Zxid: z(1, 4), Entry: ptr(ent(1, 4))}, false},
+		{"snap, next txn", testCfg(2), Message{Type: MsgSnap, Zxid: z(1, 5), Snapshot: snap}, Message{Type: MsgProposal, Zxid: z(1, 6), Entry: ptr(ent(1, 6))}, true},
+		{"snap, then a gap", testCfg(2), Message{Type: MsgSnap, Zxid: z(1, 5), Snapshot: snap}, Message{Type: MsgProposal, Zxid: z(1, 7), Entry: ptr(ent(1, 7))}, false},
+		{"observer, inform with a gap",
+			Config{ID: 4, Voters: []int64{1, 2, 3}, Observers: []int64{4}, InitLimitTicks: 10, SyncLimitTicks: 5, PingTicks: 1},
+			Message{Type: MsgDiff, Zxid: z(1, 5)}, Message{Type: MsgInform, Zxid: z(1, 5), Entry: ptr(ent(1, 5))}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			n := New(tc.cfg, storeWith(1, 1, ent(1, 1), ent(1, 2), ent(1, 3)), 1)
+			n.Advance(n.Ready())
+			for _, m := range []Message{{Type: MsgLeaderInfo, Zxid: z(2, 0)}, tc.sync, tc.next} {
+				m.From, m.To = 1, tc.cfg.ID
+				if err := n.Step(m); err != nil {
+					t.Fatalf("%v: %v", m, err)
+				}
+				if m.Type == MsgLeaderInfo {
+					n.Advance(n.Ready())
+				}
+			}
+			rd := n.Ready()
+			if tc.ok && rd.StepDown != nil {
+				t.Errorf("refused a sync without a gap: %v", rd.StepDown)
+			}
+			if !tc.ok && (rd.StepDown == nil || !errors.Is(rd.StepDown, ErrUnsafe)) {
+				t.Errorf("StepDown = %v, want an unsafe sync refused", rd.StepDown)
+			}
+		})
 	}
 }
 
