@@ -38,7 +38,8 @@ as a whole: all logs in zxid order, plus snapshots for --snapshot and --history.
 
 modes (default: print txns):
   --verify           check checksums, headers, torn tails, zxid continuity and
-                     snapshot seals; exit 1 if anything is damaged
+                     snapshot seals; exit 1 if anything is damaged (a gap that
+                     a snapshot fills is noted, not damage)
   --stats            txns by type, writes by path prefix (--depth), sessions,
                      time span, zxid range, epochs
   --snapshot         show the newest snapshot of a dataDir (implied when the
