@@ -201,6 +201,20 @@ func TestVerifyContinuity(t *testing.T) {
 	if err := os.WriteFile(v2+"/log.100000020", b, 0o644); err != nil {
 		t.Fatal(err)
 	}
+	r, out := verifyDir(t, v2)
+	kinds := map[string]int{}
+	for _, p := range r.Problems {
+		kinds[p.Kind]++
+	}
+	if kinds["name"] != 1 || kinds["overlap"] != 1 {
+		t.Errorf("problems %v:\n%s", kinds, out)
+	}
+}
+
+// verifyDir runs Verify on a version-2 directory and returns its report
+// and what it printed.
+func verifyDir(t *testing.T, v2 string) (*Report, string) {
+	t.Helper()
 	in, err := Open(v2)
 	if err != nil {
 		t.Fatal(err)
@@ -210,13 +224,7 @@ func TestVerifyContinuity(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	kinds := map[string]int{}
-	for _, p := range r.Problems {
-		kinds[p.Kind]++
-	}
-	if kinds["name"] != 1 || kinds["overlap"] != 1 {
-		t.Errorf("problems %v:\n%s", kinds, buf.String())
-	}
+	return r, buf.String()
 }
 
 func itoa(v int64) string { return strconv.FormatInt(v, 10) }
@@ -259,16 +267,7 @@ func TestVerifyCoveredGap(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			in, err := Open(v2)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			r, err := Verify(&buf, in)
-			if err != nil {
-				t.Fatal(err)
-			}
-			out := buf.String()
+			r, out := verifyDir(t, v2)
 			if r.OK() == tc.damaged {
 				t.Errorf("OK() = %v, want %v:\n%s", r.OK(), !tc.damaged, out)
 			}
