@@ -214,8 +214,11 @@ var scenarios = []scenario{
 		a.do(proto.OpCreateContainer, create("/box", "c", proto.FlagContainer, nil))
 		a.do(proto.OpCreateContainer, create("/box2", "c", proto.FlagPersistent, nil))
 		a.do(proto.OpCreate2, create("/box/item", "i", proto.FlagPersistent, nil))
-		a.do(proto.OpDelete, &proto.DeleteRequest{Path: "/box/item", Version: -1})
+		// Read the container while its child keeps it: once the child is
+		// gone, a reaper pass may delete it before any read that follows,
+		// on either server.
 		a.do(proto.OpGetData, pw("/box", false))
+		a.do(proto.OpDelete, &proto.DeleteRequest{Path: "/box/item", Version: -1})
 		// The reapers run every 500 ms on both servers: wait (bounded) for
 		// the empty container and the expired TTL node to go.
 		for _, p := range []string{"/box", "/ttl"} {
