@@ -291,7 +291,7 @@ func (n *Node) tryCommit() {
 			break
 		}
 		k++
-		n.pending.Commit = appendSized(n.pending.Commit, n.sizes.commits, p.e)
+		n.pending.Commit = appendRecycled(n.pending.Commit, &n.spareCommit, p.e)
 		n.applied = z
 		n.hist = append(n.hist, p.e)
 		if extra := len(n.hist) - n.cfg.CommitLogCount; extra > 0 {

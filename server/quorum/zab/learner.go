@@ -234,7 +234,7 @@ func (n *Node) onNewLeader() {
 
 func (n *Node) appendEntry(e Entry) {
 	n.tail = append(n.tail, e)
-	n.pending.Append = appendSized(n.pending.Append, n.sizes.appends, e)
+	n.pending.Append = appendRecycled(n.pending.Append, &n.spareAppend, e)
 	n.lastLogged = e.Zxid()
 }
 

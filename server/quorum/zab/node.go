@@ -126,10 +126,11 @@ type Node struct {
 	hist                  []Entry // recent committed history (plus the initial tail)
 	histBase              int64   // zxid right before hist[0]
 	outstanding           []*proposal
-	sizes                 batchSizes
-	spareMessages         []Message // a sent batch's array, for the next one
-	syncs                 []pendingSync
-	lastPing              int
+	// A carried-out batch's arrays, for the next batch (recycle).
+	spareMessages            []Message
+	spareAppend, spareCommit []Entry
+	syncs                    []pendingSync
+	lastPing                 int
 	// snapQueued holds back commits while a SNAP sits in the pending Ready:
 	// the edge snapshots the tree after applying that Ready's Commit, which
 	// must then end exactly at the SNAP's zxid.
@@ -208,8 +209,17 @@ func New(cfg Config, st Storage, leader int64) *Node {
 
 // Status summarizes the peer.
 func (n *Node) Status() Status {
-	s := Status{ID: n.cfg.ID, Role: n.role, Phase: n.phase, Leader: n.leader, Epoch: n.epoch,
-		LastZxid: n.lastLogged, CommittedZxid: n.applied, Stopped: n.stopped}
+	var s Status
+	n.StatusInto(&s)
+	return s
+}
+
+// StatusInto is Status written into s, whose SyncedFollowers array it
+// reuses: the edge refreshes its status after every batch, and a new
+// array each time would be garbage per write.
+func (n *Node) StatusInto(s *Status) {
+	*s = Status{ID: n.cfg.ID, Role: n.role, Phase: n.phase, Leader: n.leader, Epoch: n.epoch,
+		LastZxid: n.lastLogged, CommittedZxid: n.applied, Stopped: n.stopped, SyncedFollowers: s.SyncedFollowers[:0]}
 	for _, id := range n.cfg.Voters {
 		if h := n.handlers[id]; h != nil && h.state == hsSynced {
 			s.SyncedFollowers = append(s.SyncedFollowers, id)
@@ -220,7 +230,6 @@ func (n *Node) Status() Status {
 			s.PendingSyncs++
 		}
 	}
-	return s
 }
 
 // HasReady reports whether Ready would return work.
@@ -231,36 +240,20 @@ func (n *Node) HasReady() bool { return !n.pending.Empty() }
 func (n *Node) Ready() Ready {
 	rd := n.pending
 	n.pending = Ready{}
-	n.sizes.note(&rd)
 	n.snapQueued = false
 	return rd
 }
 
-// batchSizes remembers how many appends and commits the last Ready that
-// had any of each carried. The next batch is likely as large: its slices
-// are allocated once at that size rather than grown by doubling.
-// (Messages, more numerous, reuse a sent batch's array: recycleMessages.)
-type batchSizes struct{ appends, commits int }
-
-// maxBatchReuse bounds the slices sized from or kept for later batches:
+// maxBatchReuse bounds the arrays kept for later batches (recycle):
 // after a sync's long DIFF, the next batch is a broadcast one again, and
 // an array that held a whole DIFF is not worth keeping for it.
 const maxBatchReuse = 1024
 
-func (b *batchSizes) note(rd *Ready) {
-	if l := len(rd.Append); l > 0 {
-		b.appends = min(l, maxBatchReuse)
-	}
-	if l := len(rd.Commit); l > 0 {
-		b.commits = min(l, maxBatchReuse)
-	}
-}
-
-// appendSized appends v to s, first giving a nil s room for size
-// elements.
-func appendSized[E any](s []E, size int, v E) []E {
+// appendRecycled appends v to a pending batch's slice s, which starts
+// from the spare array when it is nil.
+func appendRecycled[E any](s []E, spare *[]E, v E) []E {
 	if s == nil {
-		s = make([]E, 0, max(size, 1))
+		s, *spare = *spare, nil
 	}
 	return append(s, v)
 }
@@ -268,10 +261,14 @@ func appendSized[E any](s []E, size int, v E) []E {
 // Advance tells the core that rd's durable writes are done and its messages
 // sent. Leader votes that depend on its own disk (its epoch acks, its ACK
 // of its own proposals) count only from here. The core takes back rd's
-// Messages to hold later batches' messages: the caller must be done with
-// them.
+// Messages, Append and Commit arrays to hold later batches: the caller must
+// be done with them (the entries they hold may be kept).
 func (n *Node) Advance(rd Ready) {
-	n.recycleMessages(rd.Messages)
+	defer func() { // once rd is read: recycle clears the arrays
+		recycle(&n.spareMessages, rd.Messages, n.pending.Messages)
+		recycle(&n.spareAppend, rd.Append, n.pending.Append)
+		recycle(&n.spareCommit, rd.Commit, n.pending.Commit)
+	}()
 	if rd.SetAcceptedEpoch != nil && *rd.SetAcceptedEpoch == n.acceptedEpoch {
 		n.acceptedDurable = true
 	}
@@ -288,20 +285,21 @@ func (n *Node) Advance(rd Ready) {
 	n.tryCommit()
 }
 
-// recycleMessages keeps the array of a sent batch of messages for the next
-// batch: a busy leader sends a PROPOSAL and a COMMIT per follower for
-// every write, and allocating those arrays anew was the largest part of
-// the core's garbage. The largest array seen is kept, up to
-// maxBatchReuse messages.
-func (n *Node) recycleMessages(ms []Message) {
-	if cap(ms) <= cap(n.spareMessages) || cap(ms) > maxBatchReuse {
+// recycle keeps the array s of a carried-out batch as spare, for the next
+// batch: a busy leader sends a PROPOSAL and a COMMIT per follower, logs and
+// applies every write, and allocating those arrays anew was the largest
+// part of the core's garbage. The largest array seen is kept, up to
+// maxBatchReuse elements. pending is the same slice of the batch being
+// built.
+func recycle[E any](spare *[]E, s, pending []E) {
+	if cap(s) <= cap(*spare) || cap(s) > maxBatchReuse {
 		return
 	}
-	if p := n.pending.Messages; cap(p) > 0 && &p[:1][0] == &ms[:1][0] {
+	if cap(pending) > 0 && &pending[:1][0] == &s[:1][0] {
 		return // Advance of a batch still pending: not the caller's to give back
 	}
-	clear(ms) // the entries and data they point to are not the core's to keep
-	n.spareMessages = ms[:0]
+	clear(s) // the entries and data they point to are not the core's to keep
+	*spare = s[:0]
 }
 
 // Tick advances the peer's logical clock by one tick.
@@ -399,7 +397,7 @@ func (n *Node) ProposeEntry(e Entry) (int64, error) {
 	hdr.Zxid = makeZxid(n.epoch, counter+1)
 	e.Hdr = hdr
 	n.lastLogged = hdr.Zxid
-	n.pending.Append = appendSized(n.pending.Append, n.sizes.appends, e)
+	n.pending.Append = appendRecycled(n.pending.Append, &n.spareAppend, e)
 	p := newProposal(e, n.tick)
 	n.outstanding = append(n.outstanding, p)
 	for _, id := range n.learners {
@@ -442,10 +440,7 @@ func (n *Node) Forward(data []byte, auth []proto.ID) error {
 
 func (n *Node) send(m Message) {
 	m.From = n.cfg.ID
-	if n.pending.Messages == nil {
-		n.pending.Messages, n.spareMessages = n.spareMessages, nil
-	}
-	n.pending.Messages = append(n.pending.Messages, m)
+	n.pending.Messages = appendRecycled(n.pending.Messages, &n.spareMessages, m)
 }
 
 func (n *Node) stepDown(err error) {
@@ -492,7 +487,7 @@ func otherPeers(cfg Config) []int64 {
 func (n *Node) commitUpTo(zxid int64) {
 	i := 0
 	for ; i < len(n.tail) && n.tail[i].Zxid() <= zxid; i++ {
-		n.pending.Commit = appendSized(n.pending.Commit, n.sizes.commits, n.tail[i])
+		n.pending.Commit = appendRecycled(n.pending.Commit, &n.spareCommit, n.tail[i])
 		n.applied = n.tail[i].Zxid()
 	}
 	n.tail = n.tail[i:]
