@@ -21,6 +21,7 @@ type logWriter struct {
 
 	mu    sync.Mutex
 	queue [][]zab.Entry
+	spare [][]zab.Entry // the array of the queue last taken, for the next one
 	wake  chan struct{}
 
 	done   chan writeDone
@@ -66,17 +67,27 @@ func (w *logWriter) run() {
 		for {
 			w.mu.Lock()
 			batches := w.queue
-			w.queue = nil
+			w.queue, w.spare = w.spare, nil
 			w.mu.Unlock()
 			if len(batches) == 0 {
 				break
 			}
-			var all []zab.Entry
-			for _, b := range batches {
-				all = append(all, b...)
+			// The owner reads all only until it advances the batches,
+			// and it does not change them, so one batch goes as it is.
+			all := batches[0]
+			if len(batches) > 1 {
+				all = nil
+				for _, b := range batches {
+					all = append(all, b...)
+				}
 			}
 			due, err := w.d.write(all)
-			w.done <- writeDone{batches: len(batches), entries: all, snapDue: due, err: err}
+			n := len(batches)
+			clear(batches)
+			w.mu.Lock()
+			w.spare = batches[:0]
+			w.mu.Unlock()
+			w.done <- writeDone{batches: n, entries: all, snapDue: due, err: err}
 			if err != nil {
 				return
 			}

@@ -643,6 +643,7 @@ func (p *Peer) setStatus(s Status) {
 	changed := old.Term != s.Term || old.State != s.State || old.Leader != s.Leader ||
 		old.Epoch != s.Epoch || old.Established != s.Established
 	if changed && p.cfg.OnStatus != nil {
+		s.Followers = slices.Clone(s.Followers) // the owner refills its array later (role.publish)
 		p.cfg.OnStatus(s)
 	}
 }

@@ -66,6 +66,11 @@ type role struct {
 		zxid int64
 		data []byte
 	}
+	// zs and followers are publish's buffers. The follower list alternates
+	// between two arrays: Peer.Status copies the published one under the
+	// lock, so the other is free to be refilled.
+	zs        zab.Status
+	followers [2][]FollowerStatus
 
 	// revalidations (learner) wait for the leader's REVALIDATE answers,
 	// oldest first per session, as ZooKeeper's pendingRevalidations.
@@ -610,7 +615,9 @@ func (r *role) advanceWritten(wd writeDone) error {
 	}
 	for range wd.batches {
 		rd := r.inflight[0]
-		r.inflight = r.inflight[1:]
+		// Shifted down, not resliced, so the array keeps its capacity
+		// and the next append does not allocate.
+		r.inflight = slices.Delete(r.inflight, 0, 1)
 		if learner {
 			r.sendAcks(rd.Messages)
 		}
@@ -916,7 +923,8 @@ func (r *role) send(m zab.Message) error {
 		r.p.metrics.proposalSize.Observe(float64(len(pkt.Data)))
 	}
 	if _, encoding := r.heldNewLeader[c]; encoding && m.Type == zab.MsgNewLeader {
-		r.heldNewLeader[c] = &pkt
+		held := pkt // a copy, so that pkt, taken by every send, stays off the heap
+		r.heldNewLeader[c] = &held
 		return nil
 	}
 	if pending != nil {
@@ -1084,7 +1092,8 @@ func (r *role) sessionList() []snapshot.Session {
 
 // publish refreshes Status and the leader's gauges.
 func (r *role) publish() {
-	zs := r.node.Status()
+	r.node.StatusInto(&r.zs)
+	zs := &r.zs
 	s := Status{Term: r.term, ID: r.self(), Leader: r.leader, Epoch: zs.Epoch, Established: r.est && !zs.Stopped,
 		LastZxid: zs.LastZxid, CommittedZxid: r.st.applied}
 	switch zs.Role {
@@ -1096,6 +1105,8 @@ func (r *role) publish() {
 		s.State = Following
 	}
 	if zs.Role == zab.Leader {
+		r.followers[0], r.followers[1] = r.followers[1], r.followers[0][:0]
+		s.Followers = r.followers[1]
 		for id, c := range r.conns {
 			s.Followers = append(s.Followers, FollowerStatus{ID: id, AckedZxid: r.acked[id], Synced: slices.Contains(zs.SyncedFollowers, id),
 				Remote: c.remote, Connected: c.started, QueuedPackets: int(c.queuedLen.Load()),
@@ -1103,6 +1114,7 @@ func (r *role) publish() {
 				Requests: c.requests.Load()})
 		}
 		slices.SortFunc(s.Followers, func(a, b FollowerStatus) int { return int(a.ID - b.ID) })
+		r.followers[1] = s.Followers
 		r.p.metrics.synced.Set(float64(len(zs.SyncedFollowers)))
 		s.PendingSyncs = zs.PendingSyncs
 		s.Proposals = r.proposals
