@@ -13,6 +13,7 @@ import (
 	"encoding/binary"
 	"errors"
 	"fmt"
+	"sync"
 )
 
 // DefaultMaxBuffer is ZooKeeper's default jute.maxbuffer (0xfffff bytes): the
@@ -107,10 +108,35 @@ type Decoder struct {
 // NewDecoder returns a decoder over buf that rejects any string, buffer or
 // vector length above maxLen (use DefaultMaxBuffer for ZooKeeper's default).
 func NewDecoder(buf []byte, maxLen int) *Decoder {
+	d := new(Decoder)
+	d.reset(buf, maxLen)
+	return d
+}
+
+func (d *Decoder) reset(buf []byte, maxLen int) {
 	if maxLen <= 0 {
 		maxLen = DefaultMaxBuffer
 	}
-	return &Decoder{buf: buf, maxLen: maxLen}
+	*d = Decoder{buf: buf, maxLen: maxLen}
+}
+
+// decoders recycles the Decoders of GetDecoder. A record decodes through
+// an interface method (Record.Decode), which makes a Decoder escape to the
+// heap, so one made per request or txn would be garbage per request.
+var decoders = sync.Pool{New: func() any { return new(Decoder) }}
+
+// GetDecoder is NewDecoder on a recycled Decoder. Give it back with
+// PutDecoder once nothing reads from it; what it decoded stays valid.
+func GetDecoder(buf []byte, maxLen int) *Decoder {
+	d := decoders.Get().(*Decoder)
+	d.reset(buf, maxLen)
+	return d
+}
+
+// PutDecoder gives d, from GetDecoder, back for reuse.
+func PutDecoder(d *Decoder) {
+	*d = Decoder{}
+	decoders.Put(d)
 }
 
 // Err returns the first error met, or nil.

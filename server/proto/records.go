@@ -23,7 +23,8 @@ func Marshal(r Record) []byte {
 // Unmarshal decodes r from b, rejecting lengths above maxLen and any bytes
 // left over after the record.
 func Unmarshal(b []byte, maxLen int, r Record) error {
-	d := jute.NewDecoder(b, maxLen)
+	d := jute.GetDecoder(b, maxLen)
+	defer jute.PutDecoder(d)
 	r.Decode(d)
 	if err := d.Err(); err != nil {
 		return err
@@ -38,7 +39,8 @@ func Unmarshal(b []byte, maxLen int, r Record) error {
 // follows, as ZooKeeper does when it reads a request record from a packet:
 // extra bytes after a request body are not an error on the wire.
 func UnmarshalPrefix(b []byte, maxLen int, r Record) error {
-	d := jute.NewDecoder(b, maxLen)
+	d := jute.GetDecoder(b, maxLen)
+	defer jute.PutDecoder(d)
 	r.Decode(d)
 	return d.Err()
 }

@@ -387,7 +387,8 @@ func decodeTxnBody(typ int32, body []byte, maxLen int) (Txn, error) {
 // and the optional TxnDigest that follows (ZooKeeper reads the body, then
 // tries 12 more bytes). digest is nil when absent.
 func DecodeTxn(payload []byte, maxLen int) (hdr TxnHeader, txn Txn, digest *TxnDigest, err error) {
-	d := jute.NewDecoder(payload, maxLen)
+	d := jute.GetDecoder(payload, maxLen)
+	defer jute.PutDecoder(d)
 	hdr.Decode(d)
 	if err := d.Err(); err != nil {
 		return hdr, nil, nil, fmt.Errorf("txn header: %w", err)
