@@ -235,3 +235,28 @@ func TestSmallInputAllocatesLittle(t *testing.T) {
 		t.Fatalf("%d bytes allocated per decode of 8 hostile bytes", perRun)
 	}
 }
+
+// TestRecycledDecoderStartsClean: a decoder given back after an error, a
+// low limit or a partial read decodes its next buffer as a new one would,
+// and what the first decoded stays valid once it is given back.
+func TestRecycledDecoderStartsClean(t *testing.T) {
+	first := []byte{0, 0, 0, 2, 'a', 'b', 0, 0, 0, 11}
+	d := GetDecoder(first, 10)
+	kept := d.Buffer()
+	d.Buffer() // over the limit of 10
+	if !errors.Is(d.Err(), ErrLength) {
+		t.Fatalf("err = %v, want %v", d.Err(), ErrLength)
+	}
+	PutDecoder(d)
+	if string(kept) != "ab" {
+		t.Fatalf("a buffer decoded before PutDecoder reads %q", kept)
+	}
+	second := []byte{0, 0, 0, 11, 0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10}
+	for range 3 { // the pool may or may not hand the same decoder back
+		d := GetDecoder(second, 0)
+		if got := d.Buffer(); d.Err() != nil || len(got) != 11 || d.Offset() != len(second) {
+			t.Fatalf("recycled decoder: %d bytes, offset %d, err %v; want all 11 bytes under the default limit", len(got), d.Offset(), d.Err())
+		}
+		PutDecoder(d)
+	}
+}
