@@ -121,38 +121,3 @@ func (c *benchConn) call(req []byte, header bool) error {
 	}
 	return nil
 }
-
-// TestEnsembleWriteAllocations holds the replicated write path to its
-// allocation budget: one client's setData, through a follower (forwarded to
-// the leader, proposed, logged by all three, committed, applied by all three
-// and answered), counted over the whole process, that is over all three
-// members. With one request at a time every batch holds one txn, so no
-// per-batch cost is shared and the count is the path's worst case.
-func TestEnsembleWriteAllocations(t *testing.T) {
-	e := zkservertest.StartEnsemble(t, zkservertest.EnsembleOptions{})
-	follower := e.Followers(e.WaitServing())[0]
-	c := dialBench(t, e.Addr(follower))
-	payload := make([]byte, 128)
-	createParent(t, c, payload)
-	req := request(2, proto.OpSetData, proto.Marshal(&proto.SetDataRequest{Path: "/b", Data: payload, Version: -1}))
-	var failed error
-	allocs := testing.AllocsPerRun(1000, func() {
-		if failed == nil {
-			failed = c.call(req, true)
-		}
-	})
-	if failed != nil {
-		t.Fatal(failed)
-	}
-	t.Logf("%.1f allocations per replicated setData", allocs)
-	// 105 before the core and the log writer recycled their batch arrays,
-	// a sent packet stopped escaping, the leader's status stopped being
-	// rebuilt in new arrays and decoders were recycled; 58 after. What is
-	// left is about one object per member per stage: the request and txn
-	// records, the copies of the data each member keeps, the proposal,
-	// the reply.
-	const maxAllocs = 70
-	if allocs > maxAllocs {
-		t.Errorf("%.1f allocations per replicated setData, budget %d", allocs, maxAllocs)
-	}
-}
