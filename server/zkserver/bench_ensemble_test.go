@@ -36,7 +36,12 @@ func BenchmarkEnsembleWrite(b *testing.B) {
 			b.ResetTimer()
 			b.RunParallel(func(pb *testing.PB) {
 				n := conn.Add(1)
-				c := dialBench(b, addrs[int(n)%len(addrs)])
+				c, err := openBench(addrs[int(n)%len(addrs)]) // b.Fatal is not for these goroutines
+				if err != nil {
+					b.Error(err)
+					return
+				}
+				defer c.nc.Close()
 				var next func() []byte
 				switch op {
 				case "set":
@@ -76,18 +81,30 @@ type benchConn struct {
 	scratch [20]byte
 }
 
-func dialBench(b testing.TB, addr string) *benchConn {
+// dialBench opens a benchConn session to addr for the rest of the test.
+func dialBench(tb testing.TB, addr string) *benchConn {
+	tb.Helper()
+	c, err := openBench(addr)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { c.nc.Close() })
+	return c
+}
+
+// openBench opens a benchConn session to addr; the caller closes c.nc.
+func openBench(addr string) (*benchConn, error) {
 	nc, err := net.DialTimeout("tcp", addr, ioTimeout)
 	if err != nil {
-		b.Fatalf("dial %s: %v", addr, err)
+		return nil, fmt.Errorf("dial %s: %w", addr, err)
 	}
-	b.Cleanup(func() { nc.Close() })
 	_ = nc.SetDeadline(time.Now().Add(10 * time.Minute))
 	c := &benchConn{nc: nc, r: bufio.NewReader(nc), reply: make([]byte, 1<<10)}
 	if err := c.call(frameOf(proto.Marshal(&proto.ConnectRequest{TimeOut: 30000, Passwd: make([]byte, 16)})), false); err != nil {
-		b.Fatal(err)
+		nc.Close()
+		return nil, fmt.Errorf("connect to %s: %w", addr, err)
 	}
-	return c
+	return c, nil
 }
 
 // createParent creates /b, the znode the writes of these tests set or
