@@ -36,7 +36,8 @@ import (
 // the proposal to its commit; inside it a "zk.fsync" child ends when the
 // leader's own copy is durable, and an "ack" event (zk.ack.server_id)
 // marks each follower's ACK, so a slow disk and a slow follower look
-// different. On a learner it has a "zk.forward" child from forwarding to
+// different. When a quorum of followers ACKs before the leader's own copy
+// is durable, the commit does not wait for it and there is no "zk.fsync". On a learner it has a "zk.forward" child from forwarding to
 // the commit coming back; the request's span context travels with the
 // forwarded REQUEST (as a "zkd-trace" entry of QuorumPacket.authinfo, which
 // no ACL scheme matches), and the leader records its part of the request
