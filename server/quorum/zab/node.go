@@ -264,11 +264,6 @@ func appendRecycled[E any](s []E, spare *[]E, v E) []E {
 // Messages, Append and Commit arrays to hold later batches: the caller must
 // be done with them (the entries they hold may be kept).
 func (n *Node) Advance(rd Ready) {
-	defer func() { // once rd is read: recycle clears the arrays
-		recycle(&n.spareMessages, rd.Messages, n.pending.Messages)
-		recycle(&n.spareAppend, rd.Append, n.pending.Append)
-		recycle(&n.spareCommit, rd.Commit, n.pending.Commit)
-	}()
 	if rd.SetAcceptedEpoch != nil && *rd.SetAcceptedEpoch == n.acceptedEpoch {
 		n.acceptedDurable = true
 	}
@@ -278,6 +273,11 @@ func (n *Node) Advance(rd Ready) {
 	if len(rd.Append) > 0 {
 		n.durableZxid = max(n.durableZxid, rd.Append[len(rd.Append)-1].Zxid())
 	}
+	// rd is read; recycling clears its arrays. Before the commits below,
+	// so that they can fill the arrays given back.
+	recycle(&n.spareMessages, rd.Messages, n.pending.Messages)
+	recycle(&n.spareAppend, rd.Append, n.pending.Append)
+	recycle(&n.spareCommit, rd.Commit, n.pending.Commit)
 	if n.stopped || n.role != Leader {
 		return
 	}
